@@ -1,0 +1,19 @@
+//! # loadtest: measuring the 012 IVR from the outside
+//!
+//! Owns the tools that judge the server as a peer would: reading `tcpdump`
+//! captures ([`pcap`]), grouping and analysing RTP streams ([`rtp`]: loss,
+//! duplicates, RFC 3550 jitter, deviation from the 20 ms send grid),
+//! checking what a caller heard ([`audio`]: level, and whether a recording
+//! contains a prompt), and generating the RTP captures SIPp replays
+//! ([`generate`]: G.711 from a WAV, in-band DTMF tones, RFC 4733 events).
+//!
+//! ## Invariants
+//! Independent of the server's crates on purpose ([`g711`] is its own
+//! implementation): a test oracle that shared the server's codec would
+//! agree with its bugs. Nothing here panics on a malformed capture.
+
+pub mod audio;
+pub mod g711;
+pub mod generate;
+pub mod pcap;
+pub mod rtp;
