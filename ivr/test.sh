@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (README, second line; .ci/run calls exactly this).
+# Installs the real peers the tests drive when they are missing, then builds
+# and runs every test of the workspace: unit, scenario, property and the
+# real-peer integration tests (SIPp, baresip, tcpdump on loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v sipp >/dev/null      || need+=(sip-tester)
+command -v baresip >/dev/null   || need+=(baresip-core)
+command -v sox >/dev/null       || need+=(sox)
+command -v tcpdump >/dev/null   || need+=(tcpdump)
+command -v sipsak >/dev/null    || need+=(sipsak)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+export CARGO_TERM_COLOR=never
+# The peer tests start real processes and capture on loopback: they need the
+# binaries above, and tcpdump needs root or CAP_NET_RAW.
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked -- --test-threads=2
