@@ -42,6 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::Codec;
 use crate::rtcp::{self, Report, RtcpError};
 use crate::rtp::{RtpError, RtpHeader, RtpPacket};
+use crate::sdp::Negotiated;
 use receive::{SeqOutcome, SourceStats};
 
 /// A caller late by more than this many frames skips the missed slots
@@ -85,6 +86,19 @@ impl SessionConfig {
             media_timeout: Duration::from_secs(30),
             rtcp_interval: Duration::from_secs(5),
             symmetric: true,
+        }
+    }
+
+    /// The stream offer/answer agreed on. We send 20 ms frames even when the
+    /// peer's `a=ptime` asks for 30: ptime is a receiver preference (RFC 4566
+    /// §6) that every G.711 endpoint we meet tolerates, and one frame size
+    /// keeps the prompt cache shared; set `ptime` afterwards to honour it.
+    pub fn from_negotiated(negotiated: &Negotiated) -> Self {
+        SessionConfig {
+            payload_type: negotiated.payload_type,
+            telephone_event_pt: negotiated.telephone_event_pt,
+            remote_rtcp: negotiated.remote_rtcp,
+            ..SessionConfig::new(negotiated.codec, negotiated.remote_rtp)
         }
     }
 }
