@@ -1,0 +1,304 @@
+//! `MediaCall`: everything one call's media needs, behind one sans-IO type.
+//!
+//! Owns, per call: the RTP session ([`RtpSession`]: grid, latching, stats,
+//! RTCP, media timeout), the prompt [`Player`], DTMF reception by all three
+//! methods with one-press-one-digit arbitration ([`DtmfArbiter`]), and the
+//! events the dialplan sees. The server's media loop drives thousands of
+//! these; each is a few kilobytes and allocates nothing per packet or frame.
+//!
+//! Must never: touch sockets or the clock, panic on a datagram, or stop
+//! sending while the call is up. An idle IVR still sends G.711 silence on
+//! the grid: NAT bindings stay open and the peer's jitter buffer never sees
+//! the timestamps drift (RFC 3550 §5.1 timestamps advance with real time).
+//!
+//! ## Run-loop contract
+//! After every input (`handle_*`, `play`, `stop_playback`) and at
+//! [`MediaCall::poll_timeout`], the shell calls `handle_timeout(now)`, then
+//! drains [`MediaCall::poll_transmit`] until `None` (a late wake-up may owe
+//! several packets) and [`MediaCall::poll_event`] until `None`.
+//! Transmit buffers must hold [`MediaCall::transmit_buffer_len`] bytes.
+//!
+//! ## Choices
+//! - A digit during a barge-in playback stops it at once: the events are
+//!   `Digit` then `PlaybackFinished { interrupted: true }`. A digit during a
+//!   playback without barge-in is reported and the playback continues to its
+//!   natural `PlaybackFinished { interrupted: false }`. `stop_playback` (the
+//!   dialplan's own decision) emits nothing.
+//! - DTMF arbitration is [`DtmfArbiter`]'s: the first RFC 4733 packet turns
+//!   in-band detection off for the rest of the call.
+//! - `MediaTimeout` is emitted once per silent episode; it is the server's
+//!   decision to hang up.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::dtmf::goertzel::DtmfDetector;
+use crate::dtmf::rfc4733::{Rfc4733Outcome, Rfc4733Receiver};
+use crate::dtmf::{DtmfArbiter, DtmfDigit, DtmfMethod};
+use crate::g711;
+use crate::prompt::{FrameFill, Player, Prompt};
+use crate::rtp::RTP_HEADER_LEN;
+use crate::session::{PacketKind, RTCP_BUFFER_LEN, RtpIdentity, RtpSession, SessionConfig};
+
+/// The longest frame we send: 200 ms of G.711.
+pub const MAX_FRAME_LEN: usize = 1600;
+/// Decoding chunk for in-band detection (one 20 ms frame).
+const DECODE_CHUNK: usize = 160;
+/// In-band digits one audio packet can yield (one, really: a digit needs
+/// 32 ms of tone; this bounds a 200 ms packet).
+const MAX_DIGITS_PER_PACKET: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    pub session: SessionConfig,
+    /// Listen for DTMF tones in the audio (until the peer shows it sends
+    /// RFC 4733). Default true.
+    pub inband_dtmf: bool,
+}
+
+impl MediaConfig {
+    pub fn new(session: SessionConfig) -> Self {
+        MediaConfig { session, inband_dtmf: true }
+    }
+}
+
+/// What happened on the call's media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    Digit { digit: DtmfDigit, method: DtmfMethod },
+    /// The playback ended: it played out, or a digit barged in.
+    PlaybackFinished { interrupted: bool },
+    /// No RTP or RTCP from the peer for the configured media timeout.
+    MediaTimeout,
+}
+
+/// A datagram written into the caller's buffer, with its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transmit {
+    Rtp { to: SocketAddr, len: usize },
+    Rtcp { to: SocketAddr, len: usize },
+}
+
+/// Counters for metrics and call records (input problems are counted, never
+/// fatal).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounters {
+    pub rtp_errors: u64,
+    pub rtcp_errors: u64,
+    pub telephone_event_errors: u64,
+    pub unsupported_events: u64,
+    pub digits_rfc4733: u64,
+    pub digits_sip_info: u64,
+    pub digits_inband: u64,
+}
+
+/// One call's media (see the module docs for the run-loop contract).
+#[derive(Debug)]
+pub struct MediaCall {
+    session: RtpSession,
+    player: Player,
+    rfc4733: Rfc4733Receiver,
+    detector: Option<Box<DtmfDetector>>,
+    arbiter: DtmfArbiter,
+    events: VecDeque<MediaEvent>,
+    counters: MediaCounters,
+    frame_len: usize,
+    timeout_reported: bool,
+}
+
+impl MediaCall {
+    pub fn new(config: MediaConfig, rng: &mut fastrand::Rng, now: Instant, wallclock: SystemTime) -> Self {
+        let samples = config.session.ptime.as_micros() * u128::from(crate::Codec::SAMPLE_RATE) / 1_000_000;
+        let frame_len = usize::try_from(samples).unwrap_or(MAX_FRAME_LEN).clamp(1, MAX_FRAME_LEN);
+        let session = RtpSession::new(config.session, RtpIdentity::random(rng), now, wallclock);
+        MediaCall {
+            session,
+            player: Player::new(),
+            rfc4733: Rfc4733Receiver::new(),
+            detector: config.inband_dtmf.then(|| Box::new(DtmfDetector::new())),
+            arbiter: DtmfArbiter::new(),
+            events: VecDeque::with_capacity(8),
+            counters: MediaCounters::default(),
+            frame_len,
+            timeout_reported: false,
+        }
+    }
+
+    /// The size `poll_transmit` and `hangup` buffers must have.
+    pub fn transmit_buffer_len(&self) -> usize {
+        (RTP_HEADER_LEN + self.frame_len).max(RTCP_BUFFER_LEN)
+    }
+
+    /// An RTP datagram from the peer: audio goes to the in-band detector (if
+    /// still enabled), telephone-events to the RFC 4733 receiver.
+    pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let received = match self.session.handle_rtp(now, from, bytes) {
+            Ok(r) => r,
+            Err(_) => {
+                self.counters.rtp_errors += 1;
+                return;
+            }
+        };
+        let packet = received.packet;
+        match received.kind {
+            PacketKind::TelephoneEvent => {
+                self.arbiter.note_rfc4733_activity();
+                match self.rfc4733.handle(packet.ssrc, packet.timestamp, packet.payload) {
+                    Ok(Rfc4733Outcome::Digit(d)) => self.digit(now, d, DtmfMethod::Rfc4733),
+                    Ok(Rfc4733Outcome::Repeat) => {}
+                    Ok(Rfc4733Outcome::Unsupported { .. }) => self.counters.unsupported_events += 1,
+                    Err(_) => self.counters.telephone_event_errors += 1,
+                }
+            }
+            PacketKind::Audio => self.detect_inband(now, packet.payload),
+            PacketKind::Other => {}
+        }
+    }
+
+    fn detect_inband(&mut self, now: Instant, payload: &[u8]) {
+        if !self.arbiter.inband_enabled() {
+            return;
+        }
+        let Some(detector) = self.detector.as_mut() else { return };
+        let codec = self.session.config().codec;
+        let mut found = [None; MAX_DIGITS_PER_PACKET];
+        let mut count = 0;
+        let mut pcm = [0i16; DECODE_CHUNK];
+        for chunk in payload.chunks(DECODE_CHUNK) {
+            let n = g711::decode_into(codec, chunk, &mut pcm);
+            detector.process(pcm.get(..n).unwrap_or_default(), |d| {
+                if let Some(slot) = found.get_mut(count) {
+                    *slot = Some(d);
+                    count += 1;
+                }
+            });
+        }
+        for d in found.into_iter().flatten() {
+            self.digit(now, d, DtmfMethod::InBand);
+        }
+    }
+
+    /// An RTCP datagram from the peer.
+    pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if self.session.handle_rtcp(now, from, bytes).is_err() {
+            self.counters.rtcp_errors += 1;
+        }
+    }
+
+    /// A digit from a SIP INFO (the server parsed it with
+    /// [`crate::dtmf::info::parse_info`]).
+    pub fn handle_info_dtmf(&mut self, digit: DtmfDigit) {
+        self.counters.digits_sip_info += 1;
+        self.report_digit(digit, DtmfMethod::SipInfo);
+    }
+
+    /// Checks the media timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.session.is_media_timed_out(now) {
+            if !self.timeout_reported {
+                self.timeout_reported = true;
+                self.events.push_back(MediaEvent::MediaTimeout);
+            }
+        } else {
+            self.timeout_reported = false;
+        }
+    }
+
+    /// Replaces what is playing by `prompts` in order. With `barge_in`, the
+    /// caller's first digit stops it.
+    pub fn play(&mut self, prompts: impl IntoIterator<Item = Arc<Prompt>>, barge_in: bool) {
+        self.player.play(prompts, barge_in);
+        self.session.mark_talkspurt();
+    }
+
+    /// Stops the playback without an event (the dialplan decided).
+    pub fn stop_playback(&mut self) {
+        self.player.stop();
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.player.is_playing()
+    }
+
+    /// Writes the next due datagram into `buf`: an RTCP report when one is
+    /// due, else the RTP frame due on the grid (prompt audio, or silence when
+    /// idle). `None` when nothing is due, or if `buf` is shorter than
+    /// [`transmit_buffer_len`](Self::transmit_buffer_len).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if buf.len() < self.transmit_buffer_len() {
+            return None;
+        }
+        if let Some((to, len)) = self.session.poll_rtcp(now, buf) {
+            return Some(Transmit::Rtcp { to, len });
+        }
+        if !self.session.is_sending() || now < self.session.next_send_at() {
+            return None;
+        }
+        let codec = self.session.config().codec;
+        let mut storage = [0u8; MAX_FRAME_LEN];
+        let frame = storage.get_mut(..self.frame_len)?;
+        let fill = self.player.fill_frame(codec, frame);
+        let (to, len) = self.session.poll_rtp(now, frame, buf)?;
+        if fill == FrameFill::PromptFinished {
+            self.events.push_back(MediaEvent::PlaybackFinished { interrupted: false });
+        }
+        Some(Transmit::Rtp { to, len })
+    }
+
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call `handle_timeout` / `poll_transmit` next.
+    pub fn poll_timeout(&self) -> Instant {
+        let at = self.session.poll_timeout();
+        if self.timeout_reported && self.session.is_sending() {
+            // The session keeps pointing at the expired media timeout; the
+            // next frame slot (which also polls RTCP) is the next real work.
+            return self.session.next_send_at();
+        }
+        at
+    }
+
+    /// The call ends: stops playback and writes an RTCP BYE.
+    pub fn hangup(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        self.player.stop();
+        if buf.len() < RTCP_BUFFER_LEN {
+            return None;
+        }
+        self.session.rtcp_bye(buf).map(|(to, len)| Transmit::Rtcp { to, len })
+    }
+
+    pub fn session(&self) -> &RtpSession {
+        &self.session
+    }
+
+    pub fn session_mut(&mut self) -> &mut RtpSession {
+        &mut self.session
+    }
+
+    pub fn counters(&self) -> MediaCounters {
+        self.counters
+    }
+
+    fn digit(&mut self, now: Instant, digit: DtmfDigit, method: DtmfMethod) {
+        if !self.arbiter.accept(now, digit, method) {
+            return;
+        }
+        match method {
+            DtmfMethod::Rfc4733 => self.counters.digits_rfc4733 += 1,
+            DtmfMethod::InBand => self.counters.digits_inband += 1,
+            DtmfMethod::SipInfo => self.counters.digits_sip_info += 1,
+        }
+        self.report_digit(digit, method);
+    }
+
+    fn report_digit(&mut self, digit: DtmfDigit, method: DtmfMethod) {
+        self.events.push_back(MediaEvent::Digit { digit, method });
+        if self.player.interrupt() {
+            self.events.push_back(MediaEvent::PlaybackFinished { interrupted: true });
+        }
+    }
+}
