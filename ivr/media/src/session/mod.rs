@@ -603,4 +603,35 @@ mod tests {
         assert!(!s.is_media_timed_out(later + Duration::from_secs(29)));
         assert!(s.is_media_timed_out(later + Duration::from_secs(30)));
     }
+
+    fn audio(seq: u16, ssrc: u32) -> Vec<u8> {
+        let mut buf = vec![0u8; 172];
+        let header = RtpHeader { marker: false, payload_type: 0, sequence: seq, timestamp: u32::from(seq) * 160, ssrc };
+        let n = header.write_packet(&[0xFF; 160], &mut buf).expect("fits");
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn a_second_audio_ssrc_takes_over_only_after_the_first_falls_silent() {
+        let t0 = Instant::now();
+        let mut s = session(t0);
+        let peer = addr("198.51.100.7:5555");
+        for seq in 1..=10u16 {
+            s.handle_rtp(t0 + Duration::from_millis(20 * u64::from(seq)), peer, &audio(seq, 0xA)).expect("valid");
+        }
+        let last_a = t0 + Duration::from_millis(200);
+        // A stray stream while A is live: passed up as audio, not counted.
+        let stray = audio(5000, 0xB);
+        let got = s.handle_rtp(last_a, peer, &stray).expect("valid");
+        assert_eq!(got.kind, PacketKind::Audio);
+        assert_eq!((s.stats().expected, s.stats().lost), (9, 0));
+        // A falls silent; B restarts the statistics after its probation.
+        let later = last_a + SOURCE_SWITCH_SILENCE;
+        for (i, seq) in (6000..6005u16).enumerate() {
+            s.handle_rtp(later + Duration::from_millis(20 * i as u64), peer, &audio(seq, 0xB)).expect("valid");
+        }
+        assert_eq!((s.stats().expected, s.stats().lost), (4, 0));
+        assert_eq!(s.stats().audio_packets_received, 16);
+    }
 }
