@@ -173,6 +173,19 @@ fn an_rfc4733_press_is_one_digit_even_on_another_ssrc() {
     assert_eq!(sim.call.counters().digits_rfc4733, 2);
 }
 
+#[test]
+fn sipp_style_events_with_repeated_sequence_numbers_are_one_digit_per_press() {
+    let mut sim = Sim::new(Codec::Pcmu, true);
+    for (press, ts) in [(4u8, 1000u32), (4, 5000)] {
+        for (end, dur) in [(false, 0), (false, 160), (true, 320), (true, 320), (true, 320)] {
+            sim.peer_seq = 7; // every packet carries the same sequence number
+            sim.deliver(TE_PT, ts, 0x0C0C, &te(press, end, dur));
+            sim.advance(MS20);
+        }
+    }
+    assert_eq!(sim.digits(), [(DtmfDigit::D4, DtmfMethod::Rfc4733); 2]);
+}
+
 fn tone_frames(codec: Codec, digit: DtmfDigit, ms: usize) -> Vec<Vec<u8>> {
     let freqs = ivr_media::dtmf::goertzel::FREQUENCIES;
     let (r, c) = digit.keypad_position();

@@ -238,7 +238,8 @@ impl DtmfDetector {
     }
 
     fn analyse_quarter(&mut self) -> Option<DtmfDigit> {
-        let energy: f32 = self.pending.iter().map(|&x| f32::from(x) * f32::from(x)).sum();
+        // Exact integer sum (vectorises; 51 · 2^30 fits easily in i64).
+        let energy = self.pending.iter().map(|&x| i64::from(x) * i64::from(x)).sum::<i64>() as f32;
         let mut quarter = Quarter { live: false, energy, bins: [Complex::default(); 8] };
         if energy >= self.min_window_energy / (4.0 * WINDOW_QUARTERS as f32) {
             quarter.live = true;
