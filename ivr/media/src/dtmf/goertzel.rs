@@ -42,9 +42,12 @@
 //! rejects glides that cross a key's frequency pair.
 //!
 //! ## Durations (Q.24 signal and pause timing)
-//! A digit is reported after [`HITS_TO_REPORT`] consecutive hits (a tone
-//! covering about 255 samples, whatever its alignment: every tone of 40 ms
-//! or more is accepted, tones of 20 ms (even 27 ms) are not). The same digit
+//! A digit is reported after [`HITS_TO_REPORT`] consecutive hits: two
+//! windows 51 samples apart, each of whose quarters holds at least 40 % of
+//! the energy of its strongest one. Any tone of 34 ms or more passes whatever
+//! its alignment, so Q.24's 40 ms minimum is always accepted; the shortest
+//! tone that can pass, at the luckiest alignment, is about 24 ms, so 20 ms
+//! (and the 23 ms some administrations in Q.24 name) never do. The same digit
 //! is reported again only after [`MISSES_TO_REARM`] consecutive misses: a
 //! 40 ms pause always gives at least 8, an interruption of 10 ms at most 6
 //! (Q.24: a 10 ms break inside a tone must not split it). A different digit
