@@ -1,0 +1,331 @@
+//! Server configuration: the TOML file (`--config`) and the command-line
+//! flags that override it.
+//!
+//! Owns parsing and validating configuration into [`ServerConfig`]. It must
+//! never start anything: a bad file is a [`ConfigError`] with the file, line
+//! and column, reported before any socket is opened.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything `ivr serve` needs, after the file and the flags are merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub sip: SipConfig,
+    pub http_listen: SocketAddr,
+    pub db_url: String,
+    pub dialplan: Option<PathBuf>,
+    pub prompts_dir: PathBuf,
+    pub media: MediaConfig,
+    pub flow: FlowConfig,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SipConfig {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// The address written in Via, Contact and SDP when `listen` is a
+    /// wildcard (0.0.0.0 / ::). Without it, the server uses the local address
+    /// that routes to each caller.
+    pub advertised_ip: Option<IpAddr>,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpPortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaConfig {
+    pub rtp_ports: RtpPortRange,
+    /// No RTP or RTCP from the caller for this long ends the call.
+    pub media_timeout: Duration,
+    /// Detect DTMF tones in the caller's audio (Goertzel, ITU-T Q.24).
+    pub inband_dtmf: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowConfig {
+    /// The language folder under the prompts directory (`ca`, `es`, `en`).
+    pub language: String,
+    /// Hang up (after the goodbye prompt) when no key is pressed this long
+    /// after the last prompt ended.
+    pub idle_hangup: Duration,
+    /// A call never lasts longer than this, whatever happens.
+    pub max_call: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("invalid RTP port range {value:?}: {reason}")]
+    RtpPorts { value: String, reason: &'static str },
+    #[error("invalid value for {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The file's shape. Every key is optional; defaults are the product's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    sip: FileSip,
+    #[serde(default)]
+    http: FileHttp,
+    #[serde(default)]
+    db: FileDb,
+    dialplan: Option<PathBuf>,
+    #[serde(default)]
+    prompts: FilePrompts,
+    #[serde(default)]
+    media: FileMedia,
+    #[serde(default)]
+    flow: FileFlow,
+    #[serde(default)]
+    shutdown: FileShutdown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSip {
+    listen: Option<SocketAddr>,
+    advertised_ip: Option<IpAddr>,
+    user_agent: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDb {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePrompts {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMedia {
+    rtp_ports: Option<String>,
+    media_timeout_secs: Option<u64>,
+    inband_dtmf: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFlow {
+    language: Option<String>,
+    idle_hangup_secs: Option<u64>,
+    max_call_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShutdown {
+    grace_secs: Option<u64>,
+}
+
+/// Command-line overrides (`ivr serve --sip ... --http ...`).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub sip: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub db: Option<String>,
+    pub dialplan: Option<PathBuf>,
+    pub prompts: Option<PathBuf>,
+    pub rtp_ports: Option<String>,
+}
+
+pub const DEFAULT_SIP: &str = "0.0.0.0:5060";
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8012";
+pub const DEFAULT_DB: &str = "sqlite://data/ivr.db";
+pub const DEFAULT_RTP_PORTS: &str = "20000-29999";
+
+impl ServerConfig {
+    /// Reads the file (when given) and applies the flags on top.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<ServerConfig, ConfigError> {
+        let file = match path {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                parse_file(path, &text)?
+            }
+        };
+        Self::merge(file, overrides)
+    }
+
+    fn merge(file: FileConfig, o: &Overrides) -> Result<ServerConfig, ConfigError> {
+        let parse_addr = |s: &str| s.parse::<SocketAddr>().expect("built-in default address parses");
+        let rtp_ports = parse_rtp_ports(
+            o.rtp_ports
+                .as_deref()
+                .or(file.media.rtp_ports.as_deref())
+                .unwrap_or(DEFAULT_RTP_PORTS),
+        )?;
+        let language = file.flow.language.unwrap_or_else(|| "ca".to_owned());
+        if language.is_empty() || !language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(ConfigError::Invalid {
+                key: "flow.language",
+                reason: format!("{language:?} is not a language tag such as \"ca\""),
+            });
+        }
+        let secs = |v: Option<u64>, default: u64, key: &'static str| -> Result<Duration, ConfigError> {
+            let v = v.unwrap_or(default);
+            if v == 0 {
+                return Err(ConfigError::Invalid { key, reason: "must be at least 1 second".into() });
+            }
+            Ok(Duration::from_secs(v))
+        };
+        Ok(ServerConfig {
+            sip: SipConfig {
+                listen: o.sip.or(file.sip.listen).unwrap_or_else(|| parse_addr(DEFAULT_SIP)),
+                advertised_ip: file.sip.advertised_ip,
+                user_agent: file
+                    .sip
+                    .user_agent
+                    .unwrap_or_else(|| format!("012-ivr/{}", env!("CARGO_PKG_VERSION"))),
+            },
+            http_listen: o.http.or(file.http.listen).unwrap_or_else(|| parse_addr(DEFAULT_HTTP)),
+            db_url: o.db.clone().or(file.db.url).unwrap_or_else(|| DEFAULT_DB.to_owned()),
+            dialplan: o.dialplan.clone().or(file.dialplan),
+            prompts_dir: o
+                .prompts
+                .clone()
+                .or(file.prompts.dir)
+                .unwrap_or_else(|| PathBuf::from("prompts")),
+            media: MediaConfig {
+                rtp_ports,
+                media_timeout: secs(file.media.media_timeout_secs, 30, "media.media_timeout_secs")?,
+                inband_dtmf: file.media.inband_dtmf.unwrap_or(true),
+            },
+            flow: FlowConfig {
+                language,
+                idle_hangup: secs(file.flow.idle_hangup_secs, 10, "flow.idle_hangup_secs")?,
+                max_call: secs(file.flow.max_call_secs, 900, "flow.max_call_secs")?,
+            },
+            shutdown_grace: secs(file.shutdown.grace_secs, 30, "shutdown.grace_secs")?,
+        })
+    }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_and_column(text, span.start))
+            .unwrap_or((1, 1));
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().to_owned(),
+        }
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// `FIRST-LAST`, both even-aligned to RTP/RTCP pairs, at least one pair.
+pub fn parse_rtp_ports(value: &str) -> Result<RtpPortRange, ConfigError> {
+    let err = |reason| ConfigError::RtpPorts { value: value.to_owned(), reason };
+    let (a, b) = value.split_once('-').ok_or_else(|| err("expected FIRST-LAST"))?;
+    let first: u16 = a.trim().parse().map_err(|_| err("FIRST is not a port number"))?;
+    let last: u16 = b.trim().parse().map_err(|_| err("LAST is not a port number"))?;
+    if first < 1024 {
+        return Err(err("FIRST must be 1024 or above"));
+    }
+    if last <= first {
+        return Err(err("LAST must be above FIRST (each call takes an RTP and an RTCP port)"));
+    }
+    Ok(RtpPortRange { first, last })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = ServerConfig::load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.sip.listen, DEFAULT_SIP.parse().unwrap());
+        assert_eq!(c.http_listen, DEFAULT_HTTP.parse().unwrap());
+        assert_eq!(c.db_url, DEFAULT_DB);
+        assert_eq!(c.media.rtp_ports, RtpPortRange { first: 20000, last: 29999 });
+        assert_eq!(c.flow.language, "ca");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = parse_file(Path::new("x.toml"), "[sip]\nlisten = \"127.0.0.1:5070\"\n[flow]\nidle_hangup_secs = 4\n").unwrap();
+        let o = Overrides { sip: Some("127.0.0.1:6000".parse().unwrap()), ..Default::default() };
+        let c = ServerConfig::merge(file, &o).unwrap();
+        assert_eq!(c.sip.listen, "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(c.flow.idle_hangup, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_typo_is_reported_with_line_and_column() {
+        let err = parse_file(Path::new("ivr.toml"), "[sip]\nlisten = \"127.0.0.1:5060\"\nlisen = 3\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("ivr.toml:3:1: "), "{text}");
+        assert!(text.contains("lisen"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_address_is_reported_with_its_position() {
+        let err = parse_file(Path::new("a.toml"), "[http]\nlisten = \"nowhere\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("a.toml:2:10: "), "{err}");
+    }
+
+    #[test]
+    fn rtp_port_ranges_are_checked() {
+        assert_eq!(parse_rtp_ports("30000-30099").unwrap(), RtpPortRange { first: 30000, last: 30099 });
+        assert!(parse_rtp_ports("30000").is_err());
+        assert!(parse_rtp_ports("30000-30000").is_err());
+        assert!(parse_rtp_ports("80-90").is_err());
+        assert!(parse_rtp_ports("a-b").is_err());
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        let file = parse_file(Path::new("x.toml"), "[flow]\nidle_hangup_secs = 0\n").unwrap();
+        assert!(matches!(
+            ServerConfig::merge(file, &Overrides::default()),
+            Err(ConfigError::Invalid { key: "flow.idle_hangup_secs", .. })
+        ));
+    }
+}

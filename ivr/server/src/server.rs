@@ -1,0 +1,227 @@
+//! The shell: sockets, timers, signals and tasks around the sans-IO engine.
+//!
+//! Owns the SIP UDP socket and TCP listener, the HTTP server, the media-loop
+//! thread and graceful shutdown. One tokio task runs the [`Engine`]; it wakes
+//! for a SIP message, a media notice, the engine's next deadline or a signal,
+//! feeds the engine, then sends everything the engine queued. Every task it
+//! starts is tracked and stopped on shutdown; nothing here decides call
+//! behaviour.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use agent_console::{ControlPlane, Health};
+use anyhow::Context;
+use ivr_sip::{Transmit, Transport};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::config::ServerConfig;
+use crate::engine::{Engine, EngineStatus};
+use crate::media_loop::{self, MediaCommand};
+use crate::prompts::PromptLibrary;
+use crate::sip_tcp::{self, TcpEvent};
+use crate::telemetry;
+
+/// How long BYEs sent at the end of the grace period may take to complete.
+const BYE_DRAIN: Duration = Duration::from_secs(3);
+
+struct Console {
+    status: Arc<EngineStatus>,
+    prompts_loaded: u64,
+    metrics: PrometheusHandle,
+}
+
+impl ControlPlane for Console {
+    fn health(&self) -> Health {
+        Health {
+            accepting_calls: self.status.accepting_calls.load(Ordering::Relaxed),
+            active_calls: self.status.active_calls.load(Ordering::Relaxed),
+            prompts_loaded: self.prompts_loaded,
+        }
+    }
+
+    fn render_metrics(&self) -> String {
+        self.metrics.render()
+    }
+}
+
+/// Runs `ivr serve` until SIGTERM or SIGINT and the graceful drain are done.
+pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let prompts = Arc::new(PromptLibrary::load(&config.prompts_dir)?);
+    check_flow_prompts(&config, &prompts)?;
+    let metrics = telemetry::init_metrics()?;
+
+    let udp = Arc::new(
+        UdpSocket::bind(config.sip.listen)
+            .await
+            .with_context(|| format!("cannot bind SIP UDP {}", config.sip.listen))?,
+    );
+    let tcp = TcpListener::bind(config.sip.listen)
+        .await
+        .with_context(|| format!("cannot bind SIP TCP {}", config.sip.listen))?;
+    let http = TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("cannot bind HTTP {}", config.http_listen))?;
+
+    let status = Arc::new(EngineStatus::default());
+    let (notice_tx, mut notices) = mpsc::unbounded_channel();
+    let (media, media_thread) = media_loop::spawn(notice_tx).context("cannot start the media loop")?;
+    let mut engine = Engine::new(config.clone(), media.clone(), prompts.clone(), status.clone(), fastrand::u64(..));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let console = Arc::new(Console { status: status.clone(), prompts_loaded: prompts.len() as u64, metrics: metrics.clone() });
+    tasks.spawn(serve_http(http, console, stop_rx.clone()));
+    tasks.spawn(metrics_upkeep(metrics, stop_rx.clone()));
+    let (tcp_tx, mut tcp_events) = mpsc::channel(1024);
+    tasks.spawn(sip_tcp::accept_loop(tcp, tcp_tx, stop_rx.clone()));
+    let mut tcp_conns = sip_tcp::Connections::default();
+
+    info!(sip = %config.sip.listen, http = %config.http_listen, prompts = prompts.len(), "ivr ready");
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut shutdown_deadline: Option<Instant> = None;
+    let mut hard_deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; 65_535];
+
+    loop {
+        let now = Instant::now();
+        if let Some(deadline) = shutdown_deadline {
+            if engine.active_calls() == 0 && engine.sip_idle() {
+                break;
+            }
+            if now >= deadline && hard_deadline.is_none() {
+                info!(calls = engine.active_calls(), "grace period over: hanging up the remaining calls");
+                engine.hang_up_all(now);
+                hard_deadline = Some(now + BYE_DRAIN);
+            }
+            if hard_deadline.is_some_and(|d| now >= d) {
+                warn!("BYEs still unanswered at the end of the drain; stopping anyway");
+                break;
+            }
+        }
+        flush(&mut engine, &udp, &mut tcp_conns).await;
+
+        let mut wake_at = engine.poll_timeout();
+        for d in [shutdown_deadline, hard_deadline].into_iter().flatten() {
+            wake_at = Some(wake_at.map_or(d, |w| w.min(d)));
+        }
+        let sleep = tokio::time::sleep_until(wake_at.map_or_else(far_future, tokio::time::Instant::from_std));
+
+        tokio::select! {
+            received = udp.recv_from(&mut buf) => match received {
+                Ok((len, from)) => engine.handle_sip(Instant::now(), Transport::Udp, from, &buf[..len]),
+                // ICMP errors for earlier sends surface here on Linux: not fatal.
+                Err(e) => tracing::debug!(error = %e, "SIP UDP receive error"),
+            },
+            Some(event) = tcp_events.recv() => match event {
+                TcpEvent::Connected { peer, writer } => tcp_conns.insert(peer, writer),
+                TcpEvent::Message { peer, bytes } => engine.handle_sip(Instant::now(), Transport::Tcp, peer, &bytes),
+                TcpEvent::Closed { peer } => tcp_conns.remove(peer),
+            },
+            Some(notice) = notices.recv() => engine.handle_media(Instant::now(), notice),
+            () = sleep => engine.handle_timeout(Instant::now()),
+            _ = sigterm.recv(), if shutdown_deadline.is_none() => {
+                shutdown_deadline = Some(begin_shutdown(&mut engine, &config));
+            }
+            _ = sigint.recv(), if shutdown_deadline.is_none() => {
+                shutdown_deadline = Some(begin_shutdown(&mut engine, &config));
+            }
+        }
+    }
+
+    flush(&mut engine, &udp, &mut tcp_conns).await;
+    media.send(MediaCommand::Shutdown);
+    let _ = stop_tx.send(true);
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            error!(error = %e, "a server task failed");
+        }
+    }
+    tokio::task::spawn_blocking(move || media_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the media thread panicked"))?;
+    info!("ivr stopped");
+    Ok(())
+}
+
+fn begin_shutdown(engine: &mut Engine, config: &ServerConfig) -> Instant {
+    info!(grace = ?config.shutdown_grace, calls = engine.active_calls(), "shutting down: refusing new calls");
+    engine.begin_shutdown();
+    Instant::now() + config.shutdown_grace
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // Map the guard away at once: it must not live across an await.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(3600)
+}
+
+async fn flush(engine: &mut Engine, udp: &UdpSocket, tcp: &mut sip_tcp::Connections) {
+    while let Some(Transmit { transport, to, bytes }) = engine.poll_transmit() {
+        match transport {
+            Transport::Udp => {
+                if let Err(e) = udp.send_to(&bytes, to).await {
+                    tracing::debug!(error = %e, %to, "SIP UDP send failed");
+                }
+            }
+            Transport::Tcp => tcp.send(to, bytes),
+        }
+    }
+}
+
+async fn serve_http(listener: TcpListener, console: Arc<Console>, mut stop: watch::Receiver<bool>) {
+    let app = agent_console::router(console);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stopped(&mut stop).await;
+        })
+        .await;
+    if let Err(e) = result {
+        error!(error = %e, "HTTP server failed");
+    }
+}
+
+/// The Prometheus recorder needs its upkeep run on an interval (histogram
+/// buckets are drained there).
+async fn metrics_upkeep(handle: PrometheusHandle, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => handle.run_upkeep(),
+            _ = crate::server::stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Fails start-up when the built-in flow's prompts are missing in its language.
+fn check_flow_prompts(config: &ServerConfig, prompts: &PromptLibrary) -> anyhow::Result<()> {
+    let lang = &config.flow.language;
+    let mut names = vec!["welcome".to_owned(), "goodbye".to_owned(), "digit-star".into(), "digit-hash".into()];
+    names.extend((0..10).map(|d| format!("digit-{d}")));
+    let missing: Vec<String> = names
+        .iter()
+        .map(|n| format!("{lang}/{n}"))
+        .filter(|id| prompts.get(id).is_none())
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "prompts missing under {}: {}",
+        config.prompts_dir.display(),
+        missing.join(", ")
+    );
+    Ok(())
+}
+
