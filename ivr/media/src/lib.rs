@@ -15,11 +15,13 @@
 //! timestamp bases) comes from a seeded [`fastrand::Rng`] handed in by the
 //! caller, so transcripts are reproducible.
 //!
-//! ## Run-loop contract (for [`call::MediaCall`] and [`session::RtpSession`])
-//! After every input (`handle_*`, a command such as `play`), the shell drains
-//! `poll_transmit` and `poll_event` until they return `None`, then sleeps
-//! until `poll_timeout()` (or until a datagram arrives) and calls
-//! `handle_timeout(now)`.
+//! ## Run-loop contract
+//! [`call::MediaCall`]: after every input (`handle_*`, a command such as
+//! `play`), the shell drains `poll_transmit` and `poll_event` until they
+//! return `None`, then sleeps until `poll_timeout()` (or until a datagram
+//! arrives) and calls `handle_timeout(now)`.
+//! [`session::RtpSession`] (used by `MediaCall`): drain `poll_rtp` and
+//! `poll_rtcp` until `None`, then wait for `poll_timeout()`.
 //!
 //! ## Invariants
 //! Nothing from the network panics: malformed RTP, RTCP or SDP is a typed
