@@ -545,9 +545,26 @@ fn error_reply(headers: &[(String, String)], status: u16, error: &ParseError) ->
     if status == 0 {
         return None;
     }
-    let core = parse_core(headers).ok()?;
-    let reason = format!("Bad Request ({error})");
-    Some(build_response_from_parts(&core, None, status, &reason, &[], None))
+    // Copy the five headers verbatim (even a malformed CSeq): RFC 3261 8.2 only needs them
+    // present to address the response.
+    let one = |name: &str| header_value(headers, name).filter(|v| !v.trim().is_empty());
+    let vias: Vec<&str> = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Via"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let (from, to, call_id, cseq) = (one("From")?, one("To")?, one("Call-ID")?, one("CSeq")?);
+    if vias.is_empty() {
+        return None;
+    }
+    let mut head = format!("SIP/2.0 {status} Bad Request ({error})\r\n");
+    for via in vias {
+        head.push_str(&format!("Via: {via}\r\n"));
+    }
+    head.push_str(&format!(
+        "From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
+    ));
+    Some(finish(head, &[], None))
 }
 
 /// Build a response to a request: Via (with received/rport stamped on the top entry when `from`

@@ -1,0 +1,10 @@
+//! Scenario tests: two user agents (a caller "UAC" and the IVR "UAS") over a simulated network
+//! on a simulated clock, plus raw-message and property tests of the IVR side. One binary.
+
+mod scenarios {
+    pub mod calls;
+    pub mod golden;
+    pub mod net;
+    pub mod props;
+    pub mod raw;
+}
