@@ -124,30 +124,31 @@ pub fn streams(datagrams: &[UdpDatagram]) -> Vec<RtpStream> {
 
 /// Sequence numbers unwrapped across 16-bit rollover, relative to the first.
 fn extended_seqs(packets: &[(Duration, RtpPacket)]) -> Vec<i64> {
-    let mut out = Vec::with_capacity(packets.len());
-    let mut last: Option<(u16, i64)> = None;
-    for (_, p) in packets {
-        let ext = match last {
-            None => 0,
-            Some((seq, ext)) => ext + i64::from(p.seq.wrapping_sub(seq) as i16),
-        };
-        out.push(ext);
-        last = Some((p.seq, ext));
-    }
-    out
+    unwrap_counter(packets.iter().map(|(_, p)| u32::from(p.seq)), 16)
 }
 
-/// The same unwrapping for 32-bit RTP timestamps.
+/// RTP timestamps unwrapped across 32-bit rollover, relative to the first.
 fn extended_timestamps(packets: &[(Duration, RtpPacket)]) -> Vec<i64> {
-    let mut out = Vec::with_capacity(packets.len());
-    let mut last: Option<(u32, i64)> = None;
-    for (_, p) in packets {
+    unwrap_counter(packets.iter().map(|(_, p)| p.timestamp), 32)
+}
+
+/// A wrapping `bits`-wide counter as signed steps from its first value:
+/// each step is the shortest way round the circle (RFC 3550 A.1).
+fn unwrap_counter(values: impl Iterator<Item = u32>, bits: u32) -> Vec<i64> {
+    let modulus = 1i64 << bits;
+    let mut out = Vec::new();
+    let mut last: Option<(i64, i64)> = None;
+    for v in values {
+        let v = i64::from(v);
         let ext = match last {
             None => 0,
-            Some((ts, ext)) => ext + i64::from(p.timestamp.wrapping_sub(ts) as i32),
+            Some((prev, ext)) => {
+                let step = (v - prev).rem_euclid(modulus);
+                ext + if step >= modulus / 2 { step - modulus } else { step }
+            }
         };
         out.push(ext);
-        last = Some((p.timestamp, ext));
+        last = Some((v, ext));
     }
     out
 }

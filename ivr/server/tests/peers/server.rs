@@ -1,0 +1,204 @@
+//! The `ivr` binary under test: started on free ports with short prompts
+//! and a temp config, probed over HTTP (`/health`, `/metrics`), stopped with
+//! SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{self, TempDir};
+
+/// What a test may change in the server's config file.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub idle_hangup_secs: u64,
+    pub media_timeout_secs: u64,
+    pub grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { idle_hangup_secs: 4, media_timeout_secs: 10, grace_secs: 5 }
+    }
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: TempDir,
+}
+
+impl Server {
+    pub fn start(config: &ServerConfig) -> Self {
+        let dir = TempDir::new("ivr");
+        let prompts = support::short_prompts(&dir);
+        let config_path = dir.join("ivr.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[flow]\nlanguage = \"ca\"\nidle_hangup_secs = {}\n\n[media]\nmedia_timeout_secs = {}\n\n[shutdown]\ngrace_secs = {}\n",
+                config.idle_hangup_secs, config.media_timeout_secs, config.grace_secs
+            ),
+        )
+        .expect("write the server config");
+        let sip_port = support::free_ports(1);
+        let http_port = support::free_ports(1);
+        let rtp_first = support::free_ports(40);
+        let log = std::fs::File::create(dir.join("server.log")).expect("create server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_ivr"))
+            .arg("serve")
+            .args(["--sip", &format!("127.0.0.1:{sip_port}")])
+            .args(["--http", &format!("127.0.0.1:{http_port}")])
+            .arg("--prompts")
+            .arg(&prompts)
+            .args(["--rtp-ports", &format!("{rtp_first}-{}", rtp_first + 39)])
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start the ivr binary");
+        let mut server = Self {
+            child: Some(child),
+            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+            http: SocketAddr::from(([127, 0, 0, 1], http_port)),
+            dir,
+        };
+        server.wait_healthy(Duration::from_secs(20));
+        server
+    }
+
+    fn wait_healthy(&mut self, timeout: Duration) {
+        let http = self.http;
+        let log = self.dir.join("server.log");
+        let child = self.child.as_mut().expect("the server was just started");
+        support::wait_for("the server's GET /health to return 200", timeout, || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the server exited during start-up ({status}):\n{}", support::tail(&log, 40));
+            }
+            http_get(http, "/health").filter(|(code, _)| *code == 200).map(|_| ())
+        });
+    }
+
+    pub fn metrics_text(&self) -> String {
+        match http_get(self.http, "/metrics") {
+            Some((200, body)) => body,
+            other => panic!("GET /metrics failed: {other:?}"),
+        }
+    }
+
+    /// The sum of every sample of `name` whose labels include all of
+    /// `labels` (e.g. `[("method", "rfc4733")]`); 0 when absent, as a
+    /// counter that never moved may not be exported yet.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        metric_value(&self.metrics_text(), name, labels)
+    }
+
+    /// Waits until `metric` reaches at least `target`; returns its value.
+    pub fn wait_metric(&self, name: &str, labels: &[(&str, &str)], target: f64, timeout: Duration) -> f64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.metric(name, labels);
+            if value >= target {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "{name}{labels:?} stayed at {value}, expected {target} within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn sigterm(&self) {
+        support::signal(self.child.as_ref().expect("server running"), "TERM");
+    }
+
+    /// Waits (bounded) for the server to exit after SIGTERM; kills it if it
+    /// does not and fails the test.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        match support::wait_child(&mut child, timeout) {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the server did not exit within {timeout:?} of SIGTERM:\n{}",
+                    support::tail(&self.dir.join("server.log"), 40)
+                );
+            }
+        }
+    }
+
+    /// SIGTERM and a clean exit (status 0) within the grace time plus slack.
+    pub fn stop(mut self, grace: Duration) {
+        self.sigterm();
+        let status = self.wait_exit(grace + Duration::from_secs(5));
+        assert!(
+            status.success(),
+            "the server exited with {status} after SIGTERM:\n{}",
+            support::tail(&self.dir.join("server.log"), 40)
+        );
+    }
+
+    pub fn log_tail(&self) -> String {
+        support::tail(&self.dir.join("server.log"), 60)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            support::stop_child(&mut child, "TERM", Duration::from_secs(3));
+            if std::thread::panicking() {
+                eprintln!("--- server log (tail) ---\n{}", support::tail(&self.dir.join("server.log"), 60));
+            }
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET with `Connection: close`; `None` when the server
+/// does not answer (not listening yet).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    stream.set_write_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((code, body))
+}
+
+/// Sums the samples of a Prometheus text exposition that match.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let wanted = metric == name && labels.iter().all(|(k, v)| label_text.split(',').any(|kv| kv.trim() == format!("{k}=\"{v}\"")));
+            wanted.then(|| value.trim().parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+#[test]
+fn metric_lines_are_matched_by_name_and_labels() {
+    let text = "# TYPE ivr_dtmf_digits_total counter\nivr_dtmf_digits_total{method=\"rfc4733\"} 3\nivr_dtmf_digits_total{method=\"inband\"} 2\nivr_calls_total 7\nivr_calls_total_x 1\n";
+    assert_eq!(metric_value(text, "ivr_dtmf_digits_total", &[("method", "rfc4733")]), 3.0);
+    assert_eq!(metric_value(text, "ivr_dtmf_digits_total", &[]), 5.0);
+    assert_eq!(metric_value(text, "ivr_calls_total", &[]), 7.0);
+    assert_eq!(metric_value(text, "ivr_dtmf_digits_total", &[("method", "sip_info")]), 0.0);
+}
