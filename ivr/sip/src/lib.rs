@@ -199,7 +199,7 @@ pub struct OutgoingInvite {
 pub enum SipError {
     #[error("{field} is not a sip:, sips: or tel: URI")]
     UnsupportedUri { field: &'static str },
-    #[error("{field} contains characters that cannot be sent in a header")]
+    #[error("{field} is not a valid URI for a Request-URI or header")]
     UnsafeUri { field: &'static str },
     #[error("leg {0:?} does not exist")]
     UnknownLeg(LegId),

@@ -186,6 +186,11 @@ impl Message {
         self.header("Contact").and_then(name_addr_uri)
     }
 
+    /// The Contact URI when it can be used as a Request-URI (RFC 3261 12.1.1 remote target).
+    pub fn remote_target(&self) -> Option<&str> {
+        self.contact_uri().filter(|uri| is_usable_uri(uri))
+    }
+
     /// The body, when there is one (an empty body is `None`).
     pub fn sdp(&self) -> Option<Vec<u8>> {
         (!self.body.is_empty()).then(|| self.body.clone())
@@ -337,6 +342,13 @@ pub fn has_supported_scheme(uri: &str) -> bool {
     lower(4).as_deref() == Some("sip:")
         || lower(5).as_deref() == Some("sips:")
         || lower(4).as_deref() == Some("tel:")
+}
+
+/// A URI we can put in a Request-URI: supported scheme, parseable, nothing that breaks a line.
+pub fn is_usable_uri(uri: &str) -> bool {
+    has_supported_scheme(uri)
+        && !uri.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"".contains(c))
+        && rsipstack::sip::parse_uri(uri).is_ok()
 }
 
 fn is_token(s: &str) -> bool {

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::{Leg, LegState, Role, TxKey, TxKind, TxPurpose, UserAgent};
-use crate::message::{ALLOW, Message, Method, OutRequest, has_supported_scheme};
+use crate::message::{ALLOW, Message, Method, OutRequest, has_supported_scheme, is_usable_uri};
 use crate::transaction::{InviteClient, NonInviteClient};
 use crate::{CallEvent, LegId, OutgoingInvite, SipError, TerminationReason};
 
@@ -20,7 +20,7 @@ impl UserAgent {
             if !has_supported_scheme(uri) {
                 return Err(SipError::UnsupportedUri { field });
             }
-            if uri.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"".contains(c)) {
+            if !is_usable_uri(uri) {
                 return Err(SipError::UnsafeUri { field });
             }
         }
@@ -295,7 +295,7 @@ impl UserAgent {
                 leg.state = LegState::Confirmed;
                 leg.remote_tag = msg.core.to_tag.clone();
                 leg.remote_party = msg.core.to.clone();
-                if let Some(contact) = msg.contact_uri() {
+                if let Some(contact) = msg.remote_target() {
                     leg.remote_target = contact.to_string();
                 }
                 // RFC 3261 12.1.2: the UAC's route set is the Record-Route reversed.
@@ -337,7 +337,7 @@ impl UserAgent {
             return self.resend_ack(id, &msg);
         }
         leg.reinvite_out = None;
-        if let Some(contact) = msg.contact_uri() {
+        if let Some(contact) = msg.remote_target() {
             leg.remote_target = contact.to_string();
         }
         self.send_2xx_ack(now, id, msg.core.cseq, None);

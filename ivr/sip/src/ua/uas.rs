@@ -196,7 +196,10 @@ impl UserAgent {
             local_tag: local_tag.clone(),
             remote_tag: req.core.from_tag.clone(),
             remote_party: req.core.from.clone(),
-            remote_target: req.contact_uri().unwrap_or(&from_uri).to_string(),
+            remote_target: req
+                .remote_target()
+                .or(Some(from_uri.as_str()).filter(|u| message::is_usable_uri(u)))
+                .map_or_else(|| format!("sip:{}", message::host_port(src.addr)), str::to_string),
             // RFC 3261 12.1.1: the UAS keeps the Record-Route order.
             routes: req.record_routes(),
             local_cseq: 1,
@@ -377,7 +380,7 @@ impl UserAgent {
         let sdp = req.sdp();
         if let Some(leg) = self.legs.get_mut(&id) {
             // RFC 3261 12.2.2: a target refresh updates the remote target.
-            if let Some(contact) = req.contact_uri() {
+            if let Some(contact) = req.remote_target() {
                 leg.remote_target = contact.to_string();
             }
             leg.reinvite_in = Some((tx, req));
