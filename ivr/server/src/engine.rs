@@ -14,20 +14,21 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ivr_media::call::MediaConfig;
 use ivr_media::dtmf::DtmfMethod;
 use ivr_media::sdp::{self, LocalMedia, Negotiated, SdpSessionVersion, SessionDescription};
 use ivr_media::session::SessionConfig;
 use ivr_media::Codec;
+use ivr_store::{CallRecord, RecordSender};
 use ivr_sip::{CallEvent, LegId, Output, Transmit, Transport, UaConfig, UserAgent};
 use tracing::{Span, debug, info, info_span, warn};
 
 use crate::config::ServerConfig;
 use crate::deadlines::DeadlineQueue;
 use crate::flow::{BuiltinFlow, FlowAction};
-use crate::media_loop::{MediaCommand, MediaHandle, MediaId, MediaNotice};
+use crate::media_loop::{MediaCommand, MediaHandle, MediaId, MediaNotice, MediaTotals};
 use crate::prompts::PromptLibrary;
 use crate::rtp_ports::RtpPortPool;
 use crate::telemetry;
@@ -66,6 +67,8 @@ impl EndReason {
 struct Call {
     media_id: MediaId,
     span: Span,
+    /// The partial record, completed when the call ends.
+    record: CallRecord,
     /// When the INVITE arrived, for the setup-time histogram.
     received_at: Instant,
     answered_at: Option<Instant>,
@@ -84,8 +87,11 @@ pub struct Engine {
     ua: UserAgent,
     calls: HashMap<LegId, Call>,
     by_media: HashMap<MediaId, LegId>,
-    /// Media ids whose sockets are still open after the SIP leg is gone.
-    closing_media: HashMap<MediaId, u16>,
+    /// Media still closing after the SIP leg is gone: its port pair, and the
+    /// call's record waiting for the media totals.
+    closing_media: HashMap<MediaId, (u16, Option<CallRecord>)>,
+    records: Option<RecordSender>,
+    clock: WallClock,
     flow_deadlines: DeadlineQueue<LegId>,
     outbox: VecDeque<Transmit>,
     media: MediaHandle,
@@ -103,6 +109,8 @@ impl Engine {
         media: MediaHandle,
         prompts: Arc<PromptLibrary>,
         status: Arc<EngineStatus>,
+        records: Option<RecordSender>,
+        clock: WallClock,
         seed: u64,
     ) -> Engine {
         let sip_ip = advertised_sip_ip(&config);
@@ -121,6 +129,8 @@ impl Engine {
             calls: HashMap::new(),
             by_media: HashMap::new(),
             closing_media: HashMap::new(),
+            records,
+            clock,
             flow_deadlines: DeadlineQueue::default(),
             outbox: VecDeque::new(),
             media,
@@ -147,10 +157,14 @@ impl Engine {
 
     fn on_media_notice(&mut self, now: Instant, notice: MediaNotice) {
         match notice {
-            MediaNotice::Stopped { id, packets_lost } => {
-                metrics::counter!(telemetry::RTP_PACKETS_LOST_TOTAL).increment(packets_lost);
-                if let Some(port) = self.closing_media.remove(&id) {
+            MediaNotice::Stopped { id, totals } => {
+                metrics::counter!(telemetry::RTP_PACKETS_LOST_TOTAL).increment(totals.packets_lost);
+                if let Some((port, record)) = self.closing_media.remove(&id) {
                     self.ports.release(port);
+                    if let Some(mut record) = record {
+                        add_media_totals(&mut record, totals);
+                        self.write_record(record);
+                    }
                 }
             }
             MediaNotice::Digit { id, digit, method } => {
@@ -158,6 +172,11 @@ impl Engine {
                 metrics::counter!(telemetry::DTMF_DIGITS_TOTAL, "method" => method_label(method)).increment(1);
                 let Some(call) = self.calls.get_mut(&leg) else { return };
                 debug!(parent: &call.span, method = method_label(method), "digit collected");
+                match method {
+                    DtmfMethod::Rfc4733 => call.record.digits_rfc4733 += 1,
+                    DtmfMethod::SipInfo => call.record.digits_sip_info += 1,
+                    DtmfMethod::InBand => call.record.digits_inband += 1,
+                }
                 let action = call.flow.as_mut().and_then(|f| f.on_digit(now, digit));
                 self.apply_flow(now, leg, action);
             }
@@ -200,6 +219,11 @@ impl Engine {
             self.end_call(now, leg, EndReason::Shutdown);
         }
         self.drain_ua_events(now);
+    }
+
+    /// Records still waiting for their media totals.
+    pub fn records_pending(&self) -> bool {
+        self.closing_media.values().any(|(_, record)| record.is_some())
     }
 
     pub fn active_calls(&self) -> usize {
@@ -264,11 +288,29 @@ impl Engine {
 
     fn on_incoming(&mut self, now: Instant, leg: LegId, request_uri: &str, remote: SocketAddr, offer: Option<Vec<u8>>) {
         metrics::counter!(telemetry::CALLS_TOTAL).increment(1);
-        let span = info_span!("call", leg = leg.0, dialled = %request_uri);
+        let call_id = format!("{:016x}{:016x}", self.rng.u64(..), self.rng.u64(..));
+        let span = info_span!("call", id = %call_id, dialled = %request_uri);
+        let record = CallRecord {
+            call_id,
+            dialled: dialled_user(request_uri),
+            started_at_ms: self.clock.epoch_ms(now),
+            answered_at_ms: None,
+            ended_at_ms: 0,
+            end_reason: String::new(),
+            sip_status: None,
+            codec: None,
+            language: self.config.flow.language.clone(),
+            digits_rfc4733: 0,
+            digits_sip_info: 0,
+            digits_inband: 0,
+            rtp_packets_sent: 0,
+            rtp_packets_received: 0,
+            rtp_packets_lost: 0,
+        };
         let media_ip = self.media_ip_for(remote);
         let Some(sockets) = self.ports.allocate(self.config.sip.listen.ip()) else {
             warn!(parent: &span, "no free RTP port pair: refusing the call");
-            return self.refuse(now, leg, 503);
+            return self.refuse(now, leg, 503, record);
         };
         let local_media = LocalMedia {
             addr: media_ip,
@@ -281,6 +323,7 @@ impl Engine {
         let mut call = Call {
             media_id: MediaId(self.next_media_id),
             span,
+            record,
             received_at: now,
             answered_at: None,
             rtp_port: sockets.rtp_port,
@@ -306,7 +349,7 @@ impl Engine {
                     Err(reason) => {
                         info!(parent: &call.span, %reason, "offer refused with 488");
                         self.ports.release(call.rtp_port);
-                        return self.refuse(now, leg, 488);
+                        return self.refuse(now, leg, 488, call.record);
                     }
                 }
             }
@@ -321,6 +364,7 @@ impl Engine {
         self.ua.ringing(now, leg);
         self.ua.answer(now, leg, answer_sdp.into_bytes());
         call.answered_at = Some(now);
+        call.record.answered_at_ms = Some(self.clock.epoch_ms(now));
         metrics::histogram!(telemetry::CALL_SETUP_SECONDS).record(now.saturating_duration_since(call.received_at).as_secs_f64());
         self.by_media.insert(call.media_id, leg);
         let started = call.media_running;
@@ -332,10 +376,22 @@ impl Engine {
         }
     }
 
-    fn refuse(&mut self, now: Instant, leg: LegId, status: u16) {
+    fn refuse(&mut self, now: Instant, leg: LegId, status: u16, mut record: CallRecord) {
         metrics::counter!(telemetry::CALLS_REJECTED_TOTAL, "status" => status.to_string()).increment(1);
         let retry_after = (status == 503).then_some(5);
         self.ua.reject(now, leg, status, retry_after);
+        record.ended_at_ms = self.clock.epoch_ms(now);
+        record.end_reason = "rejected".to_owned();
+        record.sip_status = Some(i64::from(status));
+        self.write_record(record);
+    }
+
+    fn write_record(&mut self, record: CallRecord) {
+        let Some(records) = &self.records else { return };
+        if let Err(record) = records.try_send(record) {
+            metrics::counter!(telemetry::CALL_RECORDS_DROPPED_TOTAL).increment(1);
+            warn!(call = %record.call_id, "call record queue full: record dropped");
+        }
     }
 
     fn on_confirmed(&mut self, now: Instant, leg: LegId, ack_sdp: Option<Vec<u8>>) {
@@ -413,6 +469,7 @@ impl Engine {
             inband_dtmf: self.config.media.inband_dtmf,
         };
         debug!(parent: &call.span, codec = ?negotiated.codec, remote = %negotiated.remote_rtp, "media starts");
+        call.record.codec = Some(negotiated.codec.encoding_name().to_owned());
         self.media.send(MediaCommand::Start {
             id: call.media_id,
             rtp,
@@ -476,7 +533,7 @@ impl Engine {
         } else if call.media_running {
             call.media_running = false;
             self.media.send(MediaCommand::Stop { id: call.media_id });
-            self.closing_media.insert(call.media_id, call.rtp_port);
+            self.closing_media.insert(call.media_id, (call.rtp_port, None));
         } else if call.answered_at.is_some() || call.ending.is_some() {
             // Media never started (refused or offerless call ended early).
         }
@@ -485,12 +542,11 @@ impl Engine {
     /// The SIP leg is over: release everything the call held.
     fn forget(&mut self, now: Instant, leg: LegId, reason: EndReason) {
         self.stop_media(leg);
-        let Some(call) = self.calls.remove(&leg) else { return };
+        let Some(mut call) = self.calls.remove(&leg) else { return };
         self.by_media.remove(&call.media_id);
         self.flow_deadlines.schedule(leg, None);
-        if !call.media_running && !self.closing_media.contains_key(&call.media_id) && call.awaiting_answer.is_none() {
-            // Ports already released by stop_media or never started media.
-        }
+        call.record.ended_at_ms = self.clock.epoch_ms(now);
+        call.record.end_reason = reason.label().to_owned();
         if let Some(answered) = call.answered_at {
             metrics::histogram!(telemetry::CALL_DURATION_SECONDS).record(now.saturating_duration_since(answered).as_secs_f64());
         }
@@ -498,6 +554,11 @@ impl Engine {
         info!(parent: &call.span, reason = reason.label(), "call ended");
         self.status.active_calls.store(self.calls.len() as u64, Ordering::Relaxed);
         metrics::gauge!(telemetry::CALLS_ACTIVE).set(self.calls.len() as f64);
+        // The record waits for the media totals when the media is still closing.
+        match self.closing_media.get_mut(&call.media_id) {
+            Some((_, pending)) => *pending = Some(call.record),
+            None => self.write_record(call.record),
+        }
     }
 
     /// The address callers send RTP to: the advertised one, the listen
@@ -511,6 +572,34 @@ impl Engine {
         }
         route_ip(remote).unwrap_or(self.sip_ip)
     }
+}
+
+/// Converts the engine's monotonic `now` to wall-clock epoch milliseconds
+/// for records, from one pair of readings taken by the shell at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    pub base_instant: Instant,
+    pub base_system: SystemTime,
+}
+
+impl WallClock {
+    pub fn epoch_ms(&self, now: Instant) -> i64 {
+        let at = self.base_system + now.saturating_duration_since(self.base_instant);
+        at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+fn add_media_totals(record: &mut CallRecord, totals: MediaTotals) {
+    record.rtp_packets_sent = totals.packets_sent as i64;
+    record.rtp_packets_received = totals.packets_received as i64;
+    record.rtp_packets_lost = totals.packets_lost as i64;
+}
+
+/// The user part of the dialled URI (`sip:012@host` -> `012`, `tel:+34012` -> `+34012`).
+fn dialled_user(request_uri: &str) -> String {
+    let rest = request_uri.split_once(':').map_or(request_uri, |(_, r)| r);
+    let user = rest.split(['@', ';', '?']).next().unwrap_or(rest);
+    user.chars().take(64).collect()
 }
 
 fn method_label(method: DtmfMethod) -> &'static str {

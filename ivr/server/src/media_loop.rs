@@ -53,13 +53,22 @@ pub enum MediaCommand {
     Shutdown,
 }
 
+/// What a call's media did, for its record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaTotals {
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    /// RFC 3550 A.3 cumulative loss of the caller's stream (never negative here).
+    pub packets_lost: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaNotice {
     Digit { id: MediaId, digit: DtmfDigit, method: DtmfMethod },
     PlaybackFinished { id: MediaId, interrupted: bool },
     MediaTimeout { id: MediaId },
-    /// The call's sockets are closed; `lost` is what the caller's stream lost.
-    Stopped { id: MediaId, packets_lost: u64 },
+    /// The call's sockets are closed; the stream's totals.
+    Stopped { id: MediaId, totals: MediaTotals },
 }
 
 /// The engine's side of the media loop.
@@ -276,8 +285,13 @@ impl MediaLoop {
         let _ = registry.deregister(&mut s.rtcp);
         self.deadlines.schedule(slot, None);
         self.free.push(slot);
-        let packets_lost = s.call.session().stats().lost.max(0) as u64;
-        let _ = self.notices.send(MediaNotice::Stopped { id, packets_lost });
+        let stats = s.call.session().stats();
+        let totals = MediaTotals {
+            packets_sent: stats.packets_sent,
+            packets_received: stats.packets_received,
+            packets_lost: stats.lost.max(0) as u64,
+        };
+        let _ = self.notices.send(MediaNotice::Stopped { id, totals });
     }
 
     /// Reads every datagram waiting on one of a call's sockets.

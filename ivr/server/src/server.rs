@@ -22,11 +22,14 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::ServerConfig;
-use crate::engine::{Engine, EngineStatus};
+use crate::engine::{Engine, EngineStatus, WallClock};
 use crate::media_loop::{self, MediaCommand};
 use crate::prompts::PromptLibrary;
 use crate::sip_tcp::{self, TcpEvent};
 use crate::telemetry;
+
+/// Finished call records queued towards the database writer.
+const RECORD_QUEUE: usize = 16_384;
 
 /// How long BYEs sent at the end of the grace period may take to complete.
 const BYE_DRAIN: Duration = Duration::from_secs(3);
@@ -70,10 +73,25 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind HTTP {}", config.http_listen))?;
 
+    let store = ivr_store::Store::connect(&config.db_url)
+        .await
+        .with_context(|| "cannot open the call-record database".to_owned())?;
+    info!(backend = %store.backend(), "call records database ready");
+    let (records, record_writer) = ivr_store::RecordWriter::spawn(store.clone(), RECORD_QUEUE);
+
     let status = Arc::new(EngineStatus::default());
     let (notice_tx, mut notices) = mpsc::unbounded_channel();
     let (media, media_thread) = media_loop::spawn(notice_tx).context("cannot start the media loop")?;
-    let mut engine = Engine::new(config.clone(), media.clone(), prompts.clone(), status.clone(), fastrand::u64(..));
+    let clock = WallClock { base_instant: Instant::now(), base_system: std::time::SystemTime::now() };
+    let mut engine = Engine::new(
+        config.clone(),
+        media.clone(),
+        prompts.clone(),
+        status.clone(),
+        Some(records),
+        clock,
+        fastrand::u64(..),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -140,6 +158,22 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 
     flush(&mut engine, &udp, &mut tcp_conns).await;
     media.send(MediaCommand::Shutdown);
+    // The media thread reports each call's totals as it closes them: collect
+    // the last records before the writer is told to finish.
+    let drain_until = Instant::now() + Duration::from_secs(2);
+    while engine.records_pending() {
+        let left = drain_until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, notices.recv()).await {
+            Ok(Some(notice)) => engine.handle_media(Instant::now(), notice),
+            _ => break,
+        }
+    }
+    drop(engine);
+    match record_writer.await {
+        Ok(report) => info!(written = report.written, failed_batches = report.failed_batches, "call records flushed"),
+        Err(e) => error!(error = %e, "the call-record writer failed"),
+    }
+    store.close().await;
     let _ = stop_tx.send(true);
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {

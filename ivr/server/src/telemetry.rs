@@ -21,6 +21,7 @@ pub const RTP_LATE_SENDS_TOTAL: &str = "ivr_rtp_late_sends_total";
 pub const RTP_SEND_LATENESS_SECONDS: &str = "ivr_rtp_send_lateness_seconds";
 pub const RTP_PACKETS_LOST_TOTAL: &str = "ivr_rtp_packets_lost_total";
 pub const DTMF_DIGITS_TOTAL: &str = "ivr_dtmf_digits_total";
+pub const CALL_RECORDS_DROPPED_TOTAL: &str = "ivr_call_records_dropped_total";
 
 /// A send later than this after its 20 ms grid slot counts as late.
 pub const LATE_SEND_THRESHOLD: std::time::Duration = std::time::Duration::from_millis(2);
@@ -74,5 +75,6 @@ fn describe() {
     describe_counter!(RTP_LATE_SENDS_TOTAL, "RTP packets sent more than 2 ms after their 20 ms grid slot");
     describe_histogram!(RTP_SEND_LATENESS_SECONDS, Unit::Seconds, "RTP send time minus its grid slot");
     describe_counter!(RTP_PACKETS_LOST_TOTAL, "RTP packets from callers that never arrived (RFC 3550 A.3), at call end");
+    describe_counter!(CALL_RECORDS_DROPPED_TOTAL, "Call records dropped because the writer queue was full");
     describe_counter!(DTMF_DIGITS_TOTAL, "DTMF digits recognised, by method (rfc4733, sip_info, inband)");
 }
