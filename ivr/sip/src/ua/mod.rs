@@ -276,7 +276,8 @@ impl UserAgent {
         self.config.accepting_calls = accepting;
     }
 
-    /// Legs that have not yet produced their terminal event.
+    /// Legs still held: calls in progress plus ended calls whose BYE is still in flight (so
+    /// zero means the SIP side has nothing left to finish).
     pub fn leg_count(&self) -> usize {
         self.legs.len()
     }

@@ -376,3 +376,27 @@ fn info_in_dialog_is_answered_and_surfaced() {
     assert_eq!(last(&w, Node::Uas), "Info application/dtmf-relay");
     assert!(w.sent.last().is_some_and(|(_, p, _)| p.is("200 OK (INFO)")));
 }
+
+#[test]
+fn three_hundred_calls_per_second_under_loss_all_settle_without_leaks() {
+    let mut w = World::new(99, NetConfig::lossy(0.05), Transport::Udp).answering_ivr();
+    let mut legs = Vec::new();
+    for _ in 0..300 {
+        legs.push(w.call(Some(OFFER)));
+        w.run_for(Duration::from_micros(3333));
+    }
+    w.run_for(Duration::from_secs(20));
+    assert_eq!(w.uas.leg_count(), 300, "all calls up at once");
+    for leg in legs {
+        let now = w.now;
+        w.uac.hangup(now, leg);
+        w.run_for(Duration::from_micros(3333));
+    }
+    w.run_until_idle();
+    let count = |node: Node, name: &str| w.event_names(node).iter().filter(|n| n.as_str() == name).count();
+    assert_eq!(count(Node::Uas, "Incoming (offer)"), 300);
+    assert_eq!(count(Node::Uas, "Terminated ByeReceived"), 300);
+    assert_eq!(count(Node::Uac, "Terminated ByeSent"), 300);
+    w.assert_clean();
+    assert_eq!(w.uas.poll_timeout(), None, "no timer left behind");
+}
