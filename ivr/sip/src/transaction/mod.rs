@@ -152,6 +152,28 @@ pub enum TxAction {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_table_pops_due_timers_earliest_first_and_reports_the_next_deadline() {
+        let t0 = Instant::now();
+        let mut table = TimerTable::default();
+        table.set(Timer::B, t0 + Duration::from_secs(32));
+        table.set(Timer::A, t0 + Duration::from_millis(500));
+        table.set(Timer::D, t0 + Duration::from_millis(100));
+        assert_eq!(table.next(), Some(t0 + Duration::from_millis(100)));
+        assert_eq!(table.pop_due(t0), None);
+        let now = t0 + Duration::from_secs(1);
+        assert_eq!(table.pop_due(now), Some(Timer::D));
+        assert_eq!(table.pop_due(now), Some(Timer::A));
+        assert_eq!(table.pop_due(now), None);
+        table.clear(Timer::B);
+        assert_eq!(table.next(), None);
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod test_support {
     use std::net::SocketAddr;
 

@@ -183,6 +183,10 @@ impl UserAgent {
         let Some(leg) = self.legs.get_mut(&id) else { return };
         leg.state = LegState::Terminating;
         leg.local_cseq += 1;
+        // A re-INVITE the application has not answered yet gets its final response first.
+        if let Some((tx, reinvite)) = leg.reinvite_in.take() {
+            self.terminate_invite(now, id, tx, &reinvite);
+        }
         let Some(leg) = self.legs.get(&id) else { return };
         let request = OutRequest {
             extra: vec![("User-Agent", user_agent)],

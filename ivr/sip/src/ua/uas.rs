@@ -159,6 +159,13 @@ impl UserAgent {
         ))
     }
 
+    /// RFC 3261 9.2 / 15.1.2: an INVITE that will never be answered gets 487.
+    pub(super) fn terminate_invite(&mut self, now: Instant, id: LegId, tx: TxId, invite: &Message) {
+        if let Some(bytes) = self.leg_response(id, invite, 487, &[], None) {
+            self.respond_tx(now, tx, 487, bytes);
+        }
+    }
+
     fn on_new_invite(&mut self, now: Instant, src: Source, req: Message) {
         if !self.config.accepting_calls {
             let retry = [("Retry-After", SHUTDOWN_RETRY_AFTER_SECS.to_string())];
@@ -297,15 +304,11 @@ impl UserAgent {
         let Some(leg) = self.legs.get_mut(&id) else { return };
         if leg.invite_tx == Some(invite_tx) && leg.state == LegState::Early {
             let Some(invite) = leg.invite.take() else { return };
-            if let Some(bytes) = self.leg_response(id, &invite, 487, &[], None) {
-                self.respond_tx(now, invite_tx, 487, bytes);
-            }
+            self.terminate_invite(now, id, invite_tx, &invite);
             self.finish_leg(id, CallEvent::Cancelled { leg: id });
         } else if leg.reinvite_in.as_ref().map(|(t, _)| *t) == Some(invite_tx) {
             if let Some((tx, reinvite)) = leg.reinvite_in.take() {
-                if let Some(bytes) = self.leg_response(id, &reinvite, 487, &[], None) {
-                    self.respond_tx(now, tx, 487, bytes);
-                }
+                self.terminate_invite(now, id, tx, &reinvite);
             }
         }
     }
@@ -351,9 +354,7 @@ impl UserAgent {
         let reinvite = leg.reinvite_in.take();
         // A BYE in the early dialog ends the INVITE with 487 (RFC 3261 15.1.2).
         for (pending, tx) in early_invite.into_iter().chain(reinvite.map(|(t, r)| (r, t))) {
-            if let Some(bytes) = self.leg_response(id, &pending, 487, &[], None) {
-                self.respond_tx(now, tx, 487, bytes);
-            }
+            self.terminate_invite(now, id, tx, &pending);
         }
         self.finish_leg(
             id,

@@ -400,3 +400,44 @@ fn three_hundred_calls_per_second_under_loss_all_settle_without_leaks() {
     w.assert_clean();
     assert_eq!(w.uas.poll_timeout(), None, "no timer left behind");
 }
+
+#[test]
+fn ivr_hanging_up_before_the_ack_sends_bye_once_the_ack_arrives() {
+    let mut w = World::new(15, NetConfig::perfect(), Transport::Udp);
+    w.uas_app = Some(Box::new(|ua, now, ev| {
+        if let CallEvent::Incoming { leg, .. } = ev {
+            ua.answer(now, *leg, ANSWER.to_vec());
+            ua.hangup(now, *leg);
+        }
+    }));
+    w.call(Some(OFFER));
+    w.run_until_idle();
+    // RFC 3261 15: no BYE before the ACK.
+    let ack_at = w.sent.iter().find(|(_, p, _)| p.is("ACK")).map(|(t, _, _)| *t);
+    let bye_at = w.sent.iter().find(|(_, p, _)| p.is("BYE")).map(|(t, _, _)| *t);
+    assert!(ack_at.is_some() && bye_at > ack_at, "{}", w.ladder.join("\n"));
+    assert_eq!(w.event_names(Node::Uas), ["Incoming (offer)", "Confirmed", "Terminated ByeSent"]);
+    assert_eq!(w.event_names(Node::Uac), ["Answered (sdp)", "Terminated ByeReceived"]);
+    w.assert_clean();
+}
+
+#[test]
+fn ivr_hanging_up_during_an_unanswered_reinvite_answers_it_487_first() {
+    let mut w = World::new(16, NetConfig::perfect(), Transport::Udp).answering_ivr();
+    let app = w.uas_app.take();
+    let mut inner = app.expect("answering app");
+    // The IVR's application never answers re-INVITEs, and hangs up when one arrives.
+    w.uas_app = Some(Box::new(move |ua, now, ev| match ev {
+        CallEvent::ReInvite { leg, .. } => ua.hangup(now, *leg),
+        other => inner(ua, now, other),
+    }));
+    let leg = w.call(Some(OFFER));
+    w.run_for(Duration::from_secs(1));
+    let now = w.now;
+    w.uac.reinvite(now, leg, OFFER.to_vec()).expect("re-INVITE");
+    w.run_until_idle();
+    assert_eq!(w.count_sent(Node::Uas, "487 Request Terminated (INVITE)"), 1);
+    assert_eq!(last(&w, Node::Uac), "Terminated ByeReceived");
+    assert_eq!(last(&w, Node::Uas), "Terminated ByeSent");
+    w.assert_clean();
+}
