@@ -38,6 +38,13 @@
 //!   source address of the initial INVITE (incoming calls) or `to_addr` (outgoing calls); the
 //!   remote Contact is used only as the Request-URI. This is robust behind NAT and SBCs.
 
+//!
+//! # Known limits
+//! No PRACK/100rel, session timers, UPDATE, authentication or DNS (the shell gives socket
+//! addresses). Forked 2xx from several remote tags are not ACKed/BYEd beyond the first. The ACK
+//! of a re-INVITE we answered raises no event (an answer carried in that ACK is not surfaced).
+//! Server transactions match on branch and method only (not sent-by).
+
 pub mod framing;
 pub mod message;
 pub mod transaction;
