@@ -89,7 +89,7 @@ media_timeout_secs = $(( DURATION + 60 ))
 grace_secs = 2
 TOML
       "$IVR_BIN" serve --sip 127.0.0.1:$SIP_PORT --http 127.0.0.1:$HTTP_PORT --prompts "$ROOT/prompts" \
-        --rtp-ports $RTP_FIRST-$RTP_LAST --config "$OUT/ivr.toml" > "$OUT/ivr.log" 2>&1 &
+        --rtp-ports $RTP_FIRST-$RTP_LAST --config "$OUT/ivr.toml" --db "sqlite://$OUT/ivr.db" > "$OUT/ivr.log" 2>&1 &
       SERVER_PID=$!; PIDS+=("$SERVER_PID")
       SERVER_ADDR=127.0.0.1:$SIP_PORT
       MEDIA_FILTER="udp and src portrange $RTP_FIRST-$RTP_LAST and dst port $UAC_MEDIA"

@@ -75,6 +75,9 @@ enum Command {
         #[arg(long)]
         decode_to: Option<PathBuf>,
     },
+    /// Say whether a recording contains a reference (both 8 kHz WAV):
+    /// best normalised cross-correlation and where.
+    FindAudio { recording: PathBuf, reference: PathBuf },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -159,6 +162,23 @@ fn main() -> anyhow::Result<()> {
                         s.src, s.dst, s.ssrc, s.payload_type, s.packets, s.lost, s.duplicates, s.jitter_ms, s.interval_p50_ms, s.interval_max_ms
                     );
                 }
+            }
+        }
+        Command::FindAudio { recording, reference } => {
+            let (heard, heard_rate) = audio::read_wav(&recording)?;
+            let (wanted, wanted_rate) = audio::read_wav(&reference)?;
+            if heard_rate != wanted_rate {
+                bail!("sample rates differ: {heard_rate} Hz vs {wanted_rate} Hz");
+            }
+            match audio::find(&heard, &wanted) {
+                Some(m) => println!(
+                    "score {:.3} at {:.3} s (recording {:.2} s, {:.1} dBFS)",
+                    m.score,
+                    m.offset as f64 / f64::from(heard_rate),
+                    heard.len() as f64 / f64::from(heard_rate),
+                    audio::rms_dbfs(&heard)
+                ),
+                None => println!("no match: the reference is longer than the recording, or silent"),
             }
         }
     }

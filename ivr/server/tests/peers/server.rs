@@ -56,6 +56,9 @@ impl Server {
             .args(["--rtp-ports", &format!("{rtp_first}-{}", rtp_first + 39)])
             .arg("--config")
             .arg(&config_path)
+            // Call records go to the test's folder, not the repository.
+            .args(["--db", &format!("sqlite://{}", dir.join("ivr.db").display())])
+            .current_dir(dir.path())
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))

@@ -110,11 +110,14 @@ fn garbage_and_malformed_requests_leave_the_server_answering_calls() {
     for garbage in [&b"\x00\xff\x13garbage"[..], b"", b"\r\n\r\n", &[0x80u8; 1400][..], b"SIP/2.0 200 OK\r\n\r\n"] {
         socket.send_to(garbage, server.sip).expect("send garbage");
     }
-    // A request with a usable Via but missing mandatory headers (From, To,
-    // Call-ID, CSeq): RFC 3261 8.2 wants 400 Bad Request.
+    // A request the server can address (Via, From, To, Call-ID, CSeq) but
+    // must not accept: its CSeq names another method (RFC 3261 8.1.1.5).
+    // RFC 3261 8.2 wants 400 Bad Request.
     let malformed = format!(
-        "INVITE sip:012@{} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-peers-malformed\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-        server.sip
+        "INVITE sip:012@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-peers-malformed\r\n\
+         From: <sip:peers@{local}>;tag=peers\r\nTo: <sip:012@{sip}>\r\nCall-ID: malformed-1@peers\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        sip = server.sip
     );
     socket.send_to(malformed.as_bytes(), server.sip).expect("send malformed request");
     let mut buf = [0u8; 4096];

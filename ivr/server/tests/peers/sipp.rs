@@ -1,6 +1,7 @@
 //! SIPp as the caller, and tcpdump as the ear on its media port (SIPp does
 //! not read what arrives there, PEERS.md pitfall 6).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,10 @@ pub struct Sipp {
     pub media_port: u16,
     target: SocketAddr,
     scenario: String,
+    /// `-key` values; SIPp keeps the first of repeated keys, so a later
+    /// setting must replace, not append.
+    keys: BTreeMap<String, String>,
+    call_ms: u64,
     args: Vec<String>,
 }
 
@@ -32,19 +37,28 @@ impl Sipp {
         let port = support::free_ports(1);
         // SIPp uses media port + 0..3 (RTP, RTCP, video RTP, video RTCP).
         let media_port = support::free_ports(4);
-        let mut sipp = Self { dir, port, media_port, target, scenario: scenario.to_owned(), args: Vec::new() };
-        sipp.key("offer", "0 101").key("ptime", "20").call_ms(1000);
+        let mut sipp = Self {
+            dir,
+            port,
+            media_port,
+            target,
+            scenario: scenario.to_owned(),
+            keys: BTreeMap::new(),
+            call_ms: 1000,
+            args: Vec::new(),
+        };
+        sipp.key("offer", "0 101").key("ptime", "20");
         sipp
     }
 
     pub fn key(&mut self, key: &str, value: &str) -> &mut Self {
-        self.args.extend(["-key".into(), key.into(), value.into()]);
+        self.keys.insert(key.into(), value.into());
         self
     }
 
     /// How long `<pause/>` lasts in the scenario (SIPp `-d`).
     pub fn call_ms(&mut self, ms: u64) -> &mut Self {
-        self.args.extend(["-d".into(), ms.to_string()]);
+        self.call_ms = ms;
         self
     }
 
@@ -82,6 +96,8 @@ impl Sipp {
             // A scenario that hangs fails within a bound even if SIPp's own
             // timers do not fire.
             .args(["-timeout", "60s", "-timeout_error", "-recv_timeout", "30000"])
+            .args(["-d", &self.call_ms.to_string()])
+            .args(self.keys.iter().flat_map(|(k, v)| ["-key", k.as_str(), v.as_str()]))
             .args(&self.args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())

@@ -106,7 +106,12 @@ fn pcma_30ms_caller_sends_rfc4733_digits_counted_once_each_and_read_back() {
     let stream = server_stream(&capture.stop(), &server, sipp.media_port);
     assert_clean_20ms_stream(&stream, 8);
     let counted = server.metric(DIGITS, &[("method", "rfc4733")]) - before;
-    assert_eq!(counted, 3.0, "three RFC 4733 digits sent (1, 5, 1): each counted exactly once");
+    assert_eq!(
+        counted, 3.0,
+        "three RFC 4733 digits sent (1, 5, 1), each to be counted exactly once; the second 1 is SIPp's \
+         dtmf_2833_1.pcap again, with the same SSRC, sequence numbers and timestamp as the first \
+         (PEERS.md pitfall 5): a new key press all the same"
+    );
     assert_eq!(server.metric(DIGITS, &[("method", "inband")]), 0.0, "event packets must not also count as tones");
     // The last digit (1) is read back while the caller stays on the line.
     support::assert_contains(&stream.decode_g711(), &read_back, "digit-1", 0.8);
