@@ -81,8 +81,10 @@ pub struct PcapSpec {
     pub silence_ms: u32,
     /// Audio after the leading silence (8 kHz), e.g. from a WAV.
     pub audio: Vec<i16>,
-    /// In-band DTMF keys, played after the audio.
+    /// In-band DTMF keys, played after the audio, or mixed into it from
+    /// `dtmf_at_ms` (counted from the start, leading silence included).
     pub inband_dtmf: String,
+    pub dtmf_at_ms: Option<u32>,
     pub tone_ms: u32,
     pub gap_ms: u32,
     pub tone_dbm0: f64,
@@ -105,6 +107,7 @@ impl PcapSpec {
             silence_ms: 0,
             audio: Vec::new(),
             inband_dtmf: String::new(),
+            dtmf_at_ms: None,
             tone_ms: 80,
             gap_ms: 80,
             tone_dbm0: -10.0,
@@ -128,7 +131,19 @@ pub fn rtp_packets(spec: &PcapSpec) -> Vec<(Duration, RtpPacket)> {
     let frame = (spec.ptime_ms * 8) as usize;
     let mut samples = vec![0i16; (spec.silence_ms * 8) as usize];
     samples.extend_from_slice(&spec.audio);
-    samples.extend(dtmf_tones(&spec.inband_dtmf, spec.tone_ms, spec.gap_ms, spec.tone_dbm0));
+    let tones = dtmf_tones(&spec.inband_dtmf, spec.tone_ms, spec.gap_ms, spec.tone_dbm0);
+    match spec.dtmf_at_ms {
+        None => samples.extend(tones),
+        Some(at_ms) => {
+            let at = (at_ms * 8) as usize;
+            if samples.len() < at + tones.len() {
+                samples.resize(at + tones.len(), 0);
+            }
+            for (s, t) in samples[at..].iter_mut().zip(&tones) {
+                *s = s.saturating_add(*t);
+            }
+        }
+    }
     let mut slots: Vec<Slot> = samples.chunks(frame).map(|c| Slot::Audio(c.to_vec())).collect();
     for key in spec.rfc4733.chars() {
         let Some(code) = event_code(key) else { continue };
@@ -270,6 +285,20 @@ mod tests {
             assert_eq!(power > 1e3, expected, "{f} Hz: {power}");
         }
         assert_eq!(dtmf_frequencies('#'), Some((941.0, 1477.0)));
+    }
+
+    #[test]
+    fn tones_mixed_into_audio_keep_the_audio_length_and_add_the_tone() {
+        let mut spec = PcapSpec::new(Law::Pcmu, 20);
+        spec.audio = vec![100i16; 8000];
+        spec.inband_dtmf = "1".into();
+        spec.dtmf_at_ms = Some(200);
+        spec.tail_ms = 0;
+        let packets = rtp_packets(&spec);
+        assert_eq!(packets.len(), 50, "mixing does not lengthen a 1 s WAV");
+        let pcm: Vec<i16> = packets.iter().flat_map(|(_, p)| p.payload.iter().map(|b| crate::g711::ulaw_decode(*b))).collect();
+        assert!(crate::audio::rms_dbfs(&pcm[..1600]) < -40.0);
+        assert!(crate::audio::rms_dbfs(&pcm[1600..2240]) > -15.0);
     }
 
     fn goertzel(samples: &[i16], freq: f64) -> f64 {

@@ -34,9 +34,12 @@ enum Command {
         /// Audio to send after the leading silence (8 kHz mono 16-bit; resample with sox first).
         #[arg(long)]
         wav: Option<PathBuf>,
-        /// In-band DTMF keys played after the audio, e.g. 123#.
+        /// In-band DTMF keys played after the audio, e.g. 123# (see --dtmf-at-ms).
         #[arg(long, default_value = "")]
         inband_dtmf: String,
+        /// Mix the in-band tones into the audio from this ms (instead of after it).
+        #[arg(long)]
+        dtmf_at_ms: Option<u32>,
         /// RFC 4733 keys sent after the in-band part (payload type --event-pt).
         #[arg(long, default_value = "")]
         rfc4733: String,
@@ -87,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             ptime,
             wav,
             inband_dtmf,
+            dtmf_at_ms,
             rfc4733,
             event_pt,
             tone_ms,
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             spec.inband_dtmf = inband_dtmf;
+            spec.dtmf_at_ms = dtmf_at_ms;
             spec.rfc4733 = rfc4733;
             spec.event_payload_type = event_pt;
             spec.tone_ms = tone_ms;

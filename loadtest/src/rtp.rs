@@ -340,6 +340,22 @@ mod tests {
     }
 
     #[test]
+    fn sipps_own_pcma_30ms_capture_reads_as_one_clean_stream() {
+        // Shipped by Debian's sip-tester; skipped where it is not installed.
+        let path = std::path::Path::new("/usr/share/sip-tester/g711a.pcap");
+        if !path.exists() {
+            eprintln!("skipped: {} not installed (apt-get install -y sip-tester)", path.display());
+            return;
+        }
+        let streams = streams(&crate::pcap::read_udp_file(path).expect("SIPp's pcap parses"));
+        assert_eq!(streams.len(), 1);
+        let stats = analyse(&streams[0], 8000);
+        assert_eq!((stats.payload_type, stats.packets, stats.lost, stats.duplicates), (Some(8), 236, 0, 0));
+        assert!((stats.interval_p50_ms - 30.0).abs() < 1.0, "{stats:?}");
+        assert!(streams[0].packets.iter().all(|(_, p)| p.payload.len() == 240));
+    }
+
+    #[test]
     fn decoding_fills_lost_packets_with_silence() {
         let caps: Vec<_> = [0u16, 1, 3].iter().map(|i| datagram(f64::from(*i) * 20.0, *i, u32::from(*i) * 160, 7)).collect();
         assert_eq!(streams(&caps)[0].decode_g711().len(), 4 * 160);
