@@ -41,10 +41,12 @@ fn assert_clean_20ms_stream(stream: &rtp::RtpStream, payload_type: u8) {
     let mut deviations = stats.deviations_ms.clone();
     deviations.sort_by(f64::total_cmp);
     let p50 = rtp::percentile(&deviations, 50.0);
+    let p99 = rtp::percentile(&deviations, 99.0);
     let max = deviations.last().copied().unwrap_or(0.0);
-    // Loose bounds: the machine is shared with compilers. A grid that
-    // drifts (sleeping 20 ms after each send) grows without bound and fails.
-    assert!(p50 < 10.0 && max < 80.0, "send-grid deviation p50 {p50:.2} ms, max {max:.2} ms");
+    // Loose bounds, and p99 rather than max: the machine is shared with
+    // compilers, whose load delays single wake-ups. A grid that drifts
+    // (sleeping 20 ms after each send) grows without bound and fails.
+    assert!(p50 < 10.0 && p99 < 40.0, "send-grid deviation p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms");
 }
 
 #[test]
