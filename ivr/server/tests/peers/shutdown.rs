@@ -10,7 +10,7 @@ use crate::support;
 
 #[test]
 fn sigterm_refuses_new_calls_with_503_and_ends_active_calls_by_the_grace_deadline() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let grace = 3;

@@ -19,7 +19,7 @@ fn silence_pcap(ms: u32) -> PcapSpec {
 
 #[test]
 fn options_is_answered_200_to_sipp_and_sipsak() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let server = Server::start(&ServerConfig::default());
@@ -42,7 +42,7 @@ fn options_is_answered_200_to_sipp_and_sipsak() {
 
 #[test]
 fn invite_without_sdp_gets_the_offer_in_200_and_the_answer_in_ack() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let server = Server::start(&ServerConfig::default());
@@ -63,7 +63,7 @@ fn invite_without_sdp_gets_the_offer_in_200_and_the_answer_in_ack() {
 
 #[test]
 fn hold_and_resume_by_reinvite_keep_the_call() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let server = Server::start(&ServerConfig { idle_hangup_secs: 10, ..ServerConfig::default() });
@@ -80,7 +80,7 @@ fn hold_and_resume_by_reinvite_keep_the_call() {
 /// Runs one SIPp scenario against a fresh server; SIPp's exit status 0
 /// means every message came as the scenario expects.
 fn scenario_passes_against_a_fresh_server(scenario: &str) {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let server = Server::start(&ServerConfig::default());
@@ -100,7 +100,7 @@ fn invite_with_max_forwards_0_gets_483() {
 
 #[test]
 fn garbage_and_malformed_requests_leave_the_server_answering_calls() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let mut server = Server::start(&ServerConfig::default());

@@ -13,7 +13,7 @@ use crate::support::{self, TempDir};
 const DIGITS: &str = "ivr_dtmf_digits_total";
 
 fn sipp_and_tcpdump() -> bool {
-    support::peer_available("sipp", "sip-tester") && support::peer_available("tcpdump", "tcpdump")
+    support::sipp_and_sox() && support::peer_available("tcpdump", "tcpdump")
 }
 
 /// The one RTP stream the server sent to `media_port`.
@@ -122,7 +122,7 @@ fn pcma_30ms_caller_sends_rfc4733_digits_counted_once_each_and_read_back() {
 
 #[test]
 fn sip_info_digits_in_dtmf_relay_and_dtmf_bodies_are_counted() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let server = Server::start(&ServerConfig::default());
@@ -140,7 +140,7 @@ fn sip_info_digits_in_dtmf_relay_and_dtmf_bodies_are_counted() {
 
 #[test]
 fn inband_dtmf_tones_in_pcmu_are_counted_exactly() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let server = Server::start(&ServerConfig { idle_hangup_secs: 10, ..ServerConfig::default() });
@@ -164,7 +164,7 @@ fn inband_dtmf_tones_in_pcmu_are_counted_exactly() {
 
 #[test]
 fn silent_caller_is_sent_bye_after_the_idle_timeout() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let idle = 2;
@@ -183,7 +183,7 @@ fn silent_caller_is_sent_bye_after_the_idle_timeout() {
 
 #[test]
 fn call_over_tcp_is_answered_and_hung_up() {
-    if !support::peer_available("sipp", "sip-tester") {
+    if !support::sipp_and_sox() {
         return;
     }
     let server = Server::start(&ServerConfig::default());

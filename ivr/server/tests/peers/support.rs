@@ -33,10 +33,14 @@ pub fn peer_available(binary: &str, debian_package: &str) -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("`{binary}` is not installed and CI is set: apt-get install -y {debian_package}");
     }
-    eprintln!(
-        "\n!!!!!!!! SKIPPED: `{binary}` is not installed (apt-get install -y {debian_package}); \
-         this test did NOT run !!!!!!!!\n"
+    // Written to stderr directly, not with eprintln!, so that the test
+    // harness's output capture cannot hide the notice of a passing test.
+    let notice = format!(
+        "\n!!!!!!!! SKIPPED {}: `{binary}` is not installed (apt-get install -y {debian_package}); \
+         this test did NOT run !!!!!!!!\n",
+        std::thread::current().name().unwrap_or("a peer test")
     );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
     false
 }
 
@@ -248,4 +252,9 @@ pub fn assert_contains(heard: &[i16], reference: &[i16], prompt: &str, min_score
         m.offset as f64 / 8000.0
     );
     m
+}
+
+/// SIPp, and sox, which every test needs to cut the server's prompts.
+pub fn sipp_and_sox() -> bool {
+    peer_available("sipp", "sip-tester") && peer_available("sox", "sox")
 }
