@@ -145,7 +145,7 @@ impl MediaCall {
         match received.kind {
             PacketKind::TelephoneEvent => {
                 self.arbiter.note_rfc4733_activity();
-                match self.rfc4733.handle(packet.ssrc, packet.timestamp, packet.payload) {
+                match self.rfc4733.handle(now, packet.ssrc, packet.timestamp, packet.payload) {
                     Ok(Rfc4733Outcome::Digit(d)) => self.digit(now, d, DtmfMethod::Rfc4733),
                     Ok(Rfc4733Outcome::Repeat) => {}
                     Ok(Rfc4733Outcome::Unsupported { .. }) => self.counters.unsupported_events += 1,

@@ -24,7 +24,7 @@ fn press(event: u8) -> Vec<[u8; 4]> {
 fn digits(rx: &mut Rfc4733Receiver, packets: &[(u32, u32, [u8; 4])]) -> Vec<DtmfDigit> {
     packets
         .iter()
-        .filter_map(|(ssrc, ts, p)| match rx.handle(*ssrc, *ts, p) {
+        .filter_map(|(ssrc, ts, p)| match rx.handle(std::time::Instant::now(), *ssrc, *ts, p) {
             Ok(Rfc4733Outcome::Digit(d)) => Some(d),
             _ => None,
         })
@@ -93,18 +93,18 @@ fn star_hash_and_letters_map_from_event_codes_and_flash_is_ignored() {
     let mut rx = Rfc4733Receiver::new();
     let codes = [(10, DtmfDigit::Star), (11, DtmfDigit::Hash), (12, DtmfDigit::A), (15, DtmfDigit::D)];
     for (i, (code, digit)) in codes.into_iter().enumerate() {
-        assert_eq!(rx.handle(1, i as u32 * 1000, &ev(code, false, 0)), Ok(Rfc4733Outcome::Digit(digit)));
+        assert_eq!(rx.handle(std::time::Instant::now(), 1, i as u32 * 1000, &ev(code, false, 0)), Ok(Rfc4733Outcome::Digit(digit)));
     }
-    assert_eq!(rx.handle(1, 9000, &ev(16, false, 0)), Ok(Rfc4733Outcome::Unsupported { event: 16 }));
-    assert_eq!(rx.handle(1, 9000, &[1, 2]), Err(Rfc4733Error::Truncated { len: 2 }));
+    assert_eq!(rx.handle(std::time::Instant::now(), 1, 9000, &ev(16, false, 0)), Ok(Rfc4733Outcome::Unsupported { event: 16 }));
+    assert_eq!(rx.handle(std::time::Instant::now(), 1, 9000, &[1, 2]), Err(Rfc4733Error::Truncated { len: 2 }));
 }
 
 proptest! {
     #[test]
     fn garbage_payloads_never_panic(ssrc in any::<u32>(), ts in any::<u32>(), payload in proptest::collection::vec(any::<u8>(), 0..12)) {
         let mut rx = Rfc4733Receiver::new();
-        let first = rx.handle(ssrc, ts, &payload);
-        let second = rx.handle(ssrc, ts, &payload);
+        let first = rx.handle(std::time::Instant::now(), ssrc, ts, &payload);
+        let second = rx.handle(std::time::Instant::now(), ssrc, ts, &payload);
         if payload.len() < 4 {
             prop_assert!(first.is_err());
         } else if payload[0] < 16 {

@@ -20,6 +20,8 @@
 //! packets, the three end packets and packets of an earlier press reordered
 //! behind a newer one are all reported as [`Rfc4733Outcome::Repeat`].
 
+use std::time::{Duration, Instant};
+
 use thiserror::Error;
 
 use super::DtmfDigit;
@@ -96,10 +98,25 @@ struct PressId {
     event: u8,
 }
 
-/// Per-call receiver state: a small ring of recent press identities.
+#[derive(Debug, Clone, Copy)]
+struct PressRecord {
+    id: PressId,
+    /// When the first end packet of this press arrived.
+    ended_at: Option<Instant>,
+}
+
+/// A non-end packet carrying the identity of a press that ended at least
+/// this long ago is a new press. Real phones give every press a new RTP
+/// timestamp, but a replayed capture (SIPp's `dtmf_2833_N.pcap` played twice
+/// for the same key) repeats SSRC, sequence numbers and timestamp exactly.
+/// A reordered packet of the same press arrives within milliseconds of its
+/// end packets, far inside this gap.
+pub const REPLAY_GAP: Duration = Duration::from_millis(200);
+
+/// Reports each key press once, however many packets carry it.
 #[derive(Debug, Clone)]
 pub struct Rfc4733Receiver {
-    recent: [Option<PressId>; RECENT_EVENTS],
+    recent: [Option<PressRecord>; RECENT_EVENTS],
     next: usize,
 }
 
@@ -114,19 +131,28 @@ impl Rfc4733Receiver {
         Rfc4733Receiver { recent: [None; RECENT_EVENTS], next: 0 }
     }
 
-    /// Handles one telephone-event packet's RTP `ssrc`, `timestamp` and
-    /// payload.
-    pub fn handle(&mut self, ssrc: u32, timestamp: u32, payload: &[u8]) -> Result<Rfc4733Outcome, Rfc4733Error> {
+    /// Handles one telephone-event payload received at `now` on RTP stream
+    /// `ssrc` with RTP `timestamp` (the event's start, RFC 4733 §2.3.1).
+    pub fn handle(&mut self, now: Instant, ssrc: u32, timestamp: u32, payload: &[u8]) -> Result<Rfc4733Outcome, Rfc4733Error> {
         let event = TelephoneEvent::parse(payload)?;
         let Some(digit) = event.digit() else {
             return Ok(Rfc4733Outcome::Unsupported { event: event.event });
         };
         let id = PressId { ssrc, timestamp, event: event.event };
-        if self.recent.contains(&Some(id)) {
-            return Ok(Rfc4733Outcome::Repeat);
+        if let Some(record) = self.recent.iter_mut().flatten().find(|r| r.id == id) {
+            if event.end {
+                record.ended_at.get_or_insert(now);
+                return Ok(Rfc4733Outcome::Repeat);
+            }
+            let replayed = record.ended_at.is_some_and(|ended| now.saturating_duration_since(ended) >= REPLAY_GAP);
+            if !replayed {
+                return Ok(Rfc4733Outcome::Repeat);
+            }
+            record.ended_at = None;
+            return Ok(Rfc4733Outcome::Digit(digit));
         }
         if let Some(slot) = self.recent.get_mut(self.next) {
-            *slot = Some(id);
+            *slot = Some(PressRecord { id, ended_at: event.end.then_some(now) });
         }
         self.next = (self.next + 1) % RECENT_EVENTS;
         Ok(Rfc4733Outcome::Digit(digit))
@@ -146,5 +172,23 @@ mod tests {
         // R bit set: ignored.
         assert_eq!(TelephoneEvent::parse(&[1, 0x4A, 0, 0]).map(|e| e.volume), Ok(10));
         assert_eq!(TelephoneEvent::parse(&[1, 2, 3]), Err(Rfc4733Error::Truncated { len: 3 }));
+    }
+
+    #[test]
+    fn a_replayed_capture_of_the_same_key_is_a_second_press_but_reordering_is_not() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut rx = Rfc4733Receiver::new();
+        let start = [1, 0x0A, 0, 0];
+        let end = [1, 0x8A, 0x08, 0xC0];
+        assert_eq!(rx.handle(t0, 7, 13280, &start), Ok(Rfc4733Outcome::Digit(DtmfDigit::D1)));
+        for i in 0..3 {
+            assert_eq!(rx.handle(t0 + ms(140 + i), 7, 13280, &end), Ok(Rfc4733Outcome::Repeat));
+        }
+        // A late, reordered continuation packet of the same press.
+        assert_eq!(rx.handle(t0 + ms(150), 7, 13280, &start), Ok(Rfc4733Outcome::Repeat));
+        // The same capture played again 660 ms later: the caller pressed 1 again.
+        assert_eq!(rx.handle(t0 + ms(800), 7, 13280, &start), Ok(Rfc4733Outcome::Digit(DtmfDigit::D1)));
+        assert_eq!(rx.handle(t0 + ms(940), 7, 13280, &end), Ok(Rfc4733Outcome::Repeat));
     }
 }
