@@ -161,9 +161,19 @@ impl Engine {
                 metrics::counter!(telemetry::RTP_PACKETS_LOST_TOTAL).increment(totals.packets_lost);
                 if let Some((port, record)) = self.closing_media.remove(&id) {
                     self.ports.release(port);
-                    if let Some(mut record) = record {
-                        add_media_totals(&mut record, totals);
-                        self.write_record(record);
+                    match record {
+                        // The SIP leg ended first: the record was waiting for these totals.
+                        Some(mut record) => {
+                            add_media_totals(&mut record, totals);
+                            self.write_record(record);
+                        }
+                        // We hung up and the media stopped before the BYE completed.
+                        None => {
+                            let call = self.by_media.get(&id).and_then(|leg| self.calls.get_mut(leg));
+                            if let Some(call) = call {
+                                add_media_totals(&mut call.record, totals);
+                            }
+                        }
                     }
                 }
             }
@@ -534,8 +544,6 @@ impl Engine {
             call.media_running = false;
             self.media.send(MediaCommand::Stop { id: call.media_id });
             self.closing_media.insert(call.media_id, (call.rtp_port, None));
-        } else if call.answered_at.is_some() || call.ending.is_some() {
-            // Media never started (refused or offerless call ended early).
         }
     }
 
