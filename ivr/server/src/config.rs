@@ -48,6 +48,10 @@ pub struct MediaConfig {
     pub media_timeout: Duration,
     /// Detect DTMF tones in the caller's audio (Goertzel, ITU-T Q.24).
     pub inband_dtmf: bool,
+    /// Run the media thread under SCHED_FIFO so that other processes on a
+    /// busy machine cannot delay RTP sends. Needs root or CAP_SYS_NICE;
+    /// without it the server warns and runs at normal priority.
+    pub realtime: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +138,7 @@ struct FileMedia {
     rtp_ports: Option<String>,
     media_timeout_secs: Option<u64>,
     inband_dtmf: Option<bool>,
+    realtime: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,6 +230,7 @@ impl ServerConfig {
                 rtp_ports,
                 media_timeout: secs(file.media.media_timeout_secs, 30, "media.media_timeout_secs")?,
                 inband_dtmf: file.media.inband_dtmf.unwrap_or(true),
+                realtime: file.media.realtime.unwrap_or(true),
             },
             flow: FlowConfig {
                 language,

@@ -2,10 +2,12 @@
 //!
 //! Owns every call's lifecycle on the signalling side: the SIP user agent
 //! (sans-IO, from `ivr-sip`), the per-call built-in flow, the RTP port pool,
-//! and the mapping between SIP legs and media-loop calls. It performs no IO
-//! itself: the shell in `server.rs` feeds it datagrams, media notices and
-//! timeouts, and sends what [`Engine::poll_transmit`] returns. Every input
-//! takes `now`, so the engine's decisions are testable without sockets.
+//! and the mapping between SIP legs and media-loop calls. It sends and
+//! receives nothing itself: the shell in `server.rs` feeds it datagrams,
+//! media notices and timeouts, and sends what [`Engine::poll_transmit`]
+//! returns. Its only system calls are binding RTP port pairs (through the
+//! pool) and, with a wildcard listen address, asking the routing table which
+//! local address reaches a caller. Every input takes `now`.
 //!
 //! It must never block, never read the clock, and never let a peer's bad
 //! SDP or SIP end anything but that peer's call.

@@ -81,7 +81,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 
     let status = Arc::new(EngineStatus::default());
     let (notice_tx, mut notices) = mpsc::unbounded_channel();
-    let (media, media_thread) = media_loop::spawn(notice_tx).context("cannot start the media loop")?;
+    let (media, media_thread) = media_loop::spawn(notice_tx, config.media.realtime).context("cannot start the media loop")?;
     let clock = WallClock { base_instant: Instant::now(), base_system: std::time::SystemTime::now() };
     let mut engine = Engine::new(
         config.clone(),
