@@ -15,6 +15,7 @@
 #   LOADTEST_BIN  path of the loadtest binary (default target/release/loadtest,
 #                 else target/debug/loadtest)
 #   RATE          new calls per second while ramping up (default 100)
+#   IVR_REALTIME  the ivr media thread under SCHED_FIFO (default true)
 #   OUT           folder for logs and captures (default loadtest/results/tmp/<time>)
 # Needs: sipp (sip-tester), tcpdump (as root / CAP_NET_RAW), curl, awk, sort.
 # Every process it starts is stopped on exit; every wait is bounded.
@@ -84,6 +85,7 @@ idle_hangup_secs = $(( DURATION + 60 ))
 
 [media]
 media_timeout_secs = $(( DURATION + 60 ))
+realtime = ${IVR_REALTIME:-true}
 
 [shutdown]
 grace_secs = 2
@@ -150,6 +152,13 @@ for server in $SERVERS; do
   sleep $(( window - capture_secs ))
   c1=$(cpu_ticks "$SERVER_PID"); t1=$(date +%s.%N)
   rss_busy=$(rss_kb "$SERVER_PID")
+  # The server's own view of its pacing (ivr only): sends more than 2 ms
+  # after their grid slot, out of all RTP sent so far.
+  server_late="n/a"
+  if [[ $server == ivr ]] && curl -sf -o "$dir/metrics.txt" "http://127.0.0.1:$HTTP_PORT/metrics"; then
+    server_late=$(awk '$1 == "ivr_rtp_late_sends_total" { late = $2 } $1 == "ivr_rtp_packets_sent_total" { sent = $2 }
+                       END { if (sent > 0) printf "%.3f %%", late * 100 / sent; else print "n/a" }' "$dir/metrics.txt")
+  fi
 
   wait "$UAC_PID" && uac_status=0 || uac_status=$?
   stop_server "$server"
@@ -160,6 +169,11 @@ for server in $SERVERS; do
   read -r streams packets lost loss_pct dups p50 p99 dmax <<< "$("$LOADTEST_BIN" analyze-pcap --audio-only "$dir/server-rtp.pcap" \
     | awk 'NR == 1 { gsub(/[()%]/, ""); print $2, $4, $6, $7, $9, $12, $15, $18 }')"
   rtp_grid="$p50 / $p99 / $dmax" rtp_loss="$lost ($loss_pct %)"
+  # Gaps that tcpdump itself caused are not the server's loss: say so.
+  capture_drops=$(awk '/packets dropped by kernel/ { print $1 }' "$dir/tcpdump.log")
+  if [[ ${capture_drops:-0} != 0 ]]; then
+    rtp_loss="n/a (tcpdump dropped $capture_drops)"
+  fi
   if (( dups * 2 > packets )); then
     # SIPp's -rtp_echo reflects every call's identical pcap stream (same
     # SSRC, same sequence numbers) to the caller's one media port: the
@@ -170,10 +184,10 @@ for server in $SERVERS; do
                       END { print (col ? $col : "n/a") }' "$dir/stats.csv" 2>/dev/null || echo n/a)
   read -r setup50 setup99 setupmax <<< "$(rtt_percentiles "$dir"/*_rtt.csv)"
   echo "   sipp exit $uac_status; $streams streams, $packets packets captured; logs in $dir" >&2
-  ROWS+=("| $server | $N | $DURATION | $cpu_per_call | $rss_per_call | $rtp_grid | $rtp_loss | $failed | $setup50 / $setup99 / $setupmax |")
+  ROWS+=("| $server | $N | $DURATION | $cpu_per_call | $rss_per_call | $rtp_grid | $rtp_loss | $server_late | $failed | $setup50 / $setup99 / $setupmax |")
 done
 
 echo
-echo "| server | concurrent calls | call s | CPU per call (% of a core) | RSS per call (KiB) | RTP send deviation p50 / p99 / max (ms) | RTP lost | failed calls | setup ms p50 / p99 / max |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| server | concurrent calls | call s | CPU per call (% of a core) | RSS per call (KiB) | RTP send deviation p50 / p99 / max (ms) | RTP lost | sends > 2 ms late (server's view) | failed calls | setup ms p50 / p99 / max |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
