@@ -1,0 +1,1 @@
+//! The operator queue (ACD). See the crate description.
