@@ -52,8 +52,12 @@ SOX_EFFECTS = ["gain", "-n", "-3", "rate", "-h", "8000"]
 SEGMENT_GAP_SECS = "0.35"
 CHAIN = f"espeak-ng -s {SPEED_WPM} | sox -D {' '.join(SOX_EFFECTS)} -c 1 -b 16 | gap {SEGMENT_GAP_SECS}"
 
+# At most this many out-of-date files are listed by --check.
+SHOWN = 20
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 HASHES = ".hashes"
+# Manifests whose ids may differ between languages (see missing_across).
+PER_LANGUAGE_MANIFESTS = {"say.toml"}
 
 
 class ManifestError(Exception):
@@ -215,9 +219,25 @@ def process(folder: Path, check: bool, force: bool) -> list[str]:
 
 
 def missing_across(folders: list[Path]) -> list[str]:
-    ids = {f.name: set(load_language(f)) for f in folders}
-    every = set().union(*ids.values()) if ids else set()
-    return [f"{lang}: no {pid}" for lang, have in sorted(ids.items()) for pid in sorted(every - have)]
+    """Ids a same-named manifest defines in one folder and not in another.
+
+    Prompts are played by id in whichever language the call speaks, so each
+    flow manifest must define the same ids everywhere. `say.toml` files are
+    exempt: the pieces a number is built from differ by language ("vint-i-un"
+    needs a masculine form, "twenty-one" does not), and `ivr check` verifies
+    them against the say module's own per-language list.
+    """
+    by_manifest: dict[str, dict[str, set[str]]] = {}
+    for folder in folders:
+        for entry in load_language(folder).values():
+            if entry.manifest.name in PER_LANGUAGE_MANIFESTS:
+                continue
+            by_manifest.setdefault(entry.manifest.name, {f.name: set() for f in folders})[folder.name].add(entry.id)
+    gaps = []
+    for manifest, ids in sorted(by_manifest.items()):
+        every = set().union(*ids.values())
+        gaps += [f"{lang}/{manifest}: no {pid}" for lang, have in sorted(ids.items()) for pid in sorted(every - have)]
+    return gaps
 
 
 def main() -> int:
@@ -240,7 +260,8 @@ def main() -> int:
     try:
         changes = []
         for folder in folders:
-            print(f"{folder.name}:", flush=True)
+            if not args.check:
+                print(f"{folder.name}:", flush=True)
             changes += process(folder, args.check, args.force)
         gaps = missing_across(folders)
     except (ManifestError, RuntimeError) as e:
@@ -248,8 +269,10 @@ def main() -> int:
     for gap in gaps:
         print(f"warning: {gap} (every prompt a dialplan uses must exist in each of its languages)", file=sys.stderr)
     if args.check:
-        for change in changes:
+        for change in changes[:SHOWN]:
             print(f"out of date: {change}", file=sys.stderr)
+        if len(changes) > SHOWN:
+            print(f"... and {len(changes) - SHOWN} more: run prompts/generate.py", file=sys.stderr)
         return 1 if changes or gaps else 0
     print(f"{len(changes)} change(s)")
     return 0
