@@ -279,6 +279,13 @@ impl MediaCall {
         &mut self.session
     }
 
+    /// Ends the IVR part of the call and hands over its RTP stream (e.g. to
+    /// a [`crate::bridge::Bridge`]), so that the caller's phone keeps seeing
+    /// one SSRC and continuous sequence numbers and timestamps.
+    pub fn into_session(self) -> RtpSession {
+        self.session
+    }
+
     pub fn counters(&self) -> MediaCounters {
         self.counters
     }

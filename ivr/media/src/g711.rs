@@ -106,6 +106,19 @@ pub fn decode_into(codec: Codec, input: &[u8], output: &mut [i16]) -> usize {
     n
 }
 
+/// A byte-to-byte table from one law to another through 16-bit linear:
+/// `table[code] == encode(to, decode(from, code))`, so transcoding with it
+/// is bit-exact with decoding then encoding. Identity when the laws are
+/// equal: a relay between legs of one law never alters a byte (even the
+/// "negative zero" codes that a trip through linear would normalise).
+pub fn transcode_table(from: Codec, to: Codec) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    for (code, out) in (0..=u8::MAX).zip(table.iter_mut()) {
+        *out = if from == to { code } else { encode(to, decode(from, code)) };
+    }
+    table
+}
+
 /// G.191 `ulaw_expand` for every code.
 static ULAW_DECODE: [i16; 256] = build_ulaw_table();
 /// G.191 `alaw_expand` for every code.

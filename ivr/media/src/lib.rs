@@ -28,6 +28,7 @@
 //! error. The send grid never drifts: packet `n` is due at `start + n * ptime`
 //! whatever the lateness of earlier wake-ups.
 
+pub mod bridge;
 pub mod call;
 pub mod dtmf;
 pub mod g711;

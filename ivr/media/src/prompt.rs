@@ -76,6 +76,8 @@ pub struct Player {
     offset: usize,
     barge_in: bool,
     playing: bool,
+    /// Non-empty: the playback loops over these (hold music) until stopped.
+    looped: Vec<Arc<Prompt>>,
 }
 
 impl Player {
@@ -91,6 +93,18 @@ impl Player {
         self.offset = 0;
         self.barge_in = barge_in;
         self.playing = true;
+        self.looped.clear();
+    }
+
+    /// Plays `prompts` in a loop, without barge-in and without a gap
+    /// between the end of the last and the start of the first, until
+    /// [`stop`](Self::stop) or another `play` (music on hold). Prompts that
+    /// are all empty give silence.
+    pub fn play_looping(&mut self, prompts: impl IntoIterator<Item = Arc<Prompt>>) {
+        self.play(std::iter::empty(), false);
+        self.looped.extend(prompts.into_iter().filter(|p| p.len_samples() > 0));
+        self.queue.extend(self.looped.iter().cloned());
+        self.playing = !self.looped.is_empty();
     }
 
     /// Whether a playback is in progress (its last frame not yet filled).
@@ -116,6 +130,7 @@ impl Player {
 
     /// Stops unconditionally (the dialplan moved on, the call ends).
     pub fn stop(&mut self) {
+        self.looped.clear();
         self.queue.clear();
         self.offset = 0;
         self.playing = false;
@@ -142,6 +157,11 @@ impl Player {
             if n == source.len() {
                 self.queue.pop_front();
                 self.offset = 0;
+                if self.queue.is_empty() {
+                    // Looping: only non-empty prompts are kept, so every
+                    // turn of this loop makes progress.
+                    self.queue.extend(self.looped.iter().cloned());
+                }
             }
         }
         if let Some(rest) = out.get_mut(written..) {
@@ -211,6 +231,29 @@ mod tests {
         let mut frame = [0u8; 160];
         assert_eq!(player.fill_frame(Codec::Pcmu, &mut frame), FrameFill::PromptFinished);
         assert!(frame.iter().all(|&s| s == 0xFF));
+    }
+
+    #[test]
+    fn a_looping_playback_wraps_without_a_gap_until_stopped() {
+        let mut player = Player::new();
+        let a = prompt("a", 100);
+        let b = prompt("b", 150);
+        player.play_looping([a.clone(), prompt("empty", 0), b.clone()]);
+        assert!(!player.interrupt(), "hold music takes no barge-in");
+        let mut got = Vec::new();
+        let mut frame = [0u8; 160];
+        for _ in 0..5 {
+            assert_eq!(player.fill_frame(Codec::Pcmu, &mut frame), FrameFill::Audio);
+            got.extend_from_slice(&frame);
+        }
+        let turn = [a.payload(Codec::Pcmu), b.payload(Codec::Pcmu)].concat();
+        let expected: Vec<u8> = turn.iter().cycle().take(800).copied().collect();
+        assert_eq!(got, expected);
+        player.stop();
+        assert_eq!(player.fill_frame(Codec::Pcmu, &mut frame), FrameFill::Silence);
+        player.play_looping([prompt("empty", 0)]);
+        assert!(!player.is_playing());
+        assert_eq!(player.fill_frame(Codec::Pcmu, &mut frame), FrameFill::Silence);
     }
 
     #[test]

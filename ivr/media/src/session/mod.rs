@@ -35,6 +35,9 @@
 //!   so a stray stream cannot reset the statistics.
 
 mod receive;
+mod stamped;
+
+pub use stamped::StampedPacket;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -198,6 +201,9 @@ pub struct RtpSession {
     sent_since_report: bool,
     rtcp_rng: fastrand::Rng,
     next_rtcp_at: Instant,
+    /// Timestamp just past the last audio we sent (grid or stamped), so
+    /// that switching between the two never sends time backwards.
+    last_sent_end: Option<u32>,
 
     stats: RtpStats,
 }
@@ -235,6 +241,7 @@ impl RtpSession {
             sent_since_report: false,
             next_rtcp_at: now + first_rtcp,
             rtcp_rng,
+            last_sent_end: None,
             stats: RtpStats::default(),
             identity,
             config,
@@ -376,6 +383,7 @@ impl RtpSession {
         self.marker_pending = false;
         self.next_seq = self.next_seq.wrapping_add(1);
         self.next_slot += 1;
+        self.last_sent_end = Some(header.timestamp.wrapping_add(self.samples_per_frame));
         self.sent_since_report = true;
         self.last_lateness = now - self.slot_time(slot);
         self.stats.max_send_lateness = self.stats.max_send_lateness.max(self.last_lateness);
