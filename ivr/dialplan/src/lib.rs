@@ -10,5 +10,7 @@
 
 pub mod calendar;
 pub mod diagnostics;
+pub mod interpreter;
 pub mod program;
 pub mod say;
+pub mod survey;
