@@ -39,20 +39,27 @@
 //!   remote Contact is used only as the Request-URI. This is robust behind NAT and SBCs.
 
 //!
+//! A [`Registrar`] (RFC 3261 10.3 with RFC 7616 Digest authentication, module [`registrar`],
+//! digest in [`auth`]) can be attached with [`UserAgent::set_registrar`]: it answers REGISTER and
+//! knows where each operator phone is reachable ([`Binding::invite`]).
+//!
 //! # Known limits
-//! No PRACK/100rel, session timers, UPDATE, authentication or DNS (the shell gives socket
+//! No PRACK/100rel, session timers, UPDATE, authentication of our own requests, or DNS (the shell gives socket
 //! addresses). Forked 2xx from several remote tags are not ACKed/BYEd beyond the first. The ACK
 //! of a re-INVITE we answered raises no event (an answer carried in that ACK is not surfaced).
 //! Server transactions match on branch and method only (not sent-by).
 
+pub mod auth;
 pub mod framing;
 pub mod message;
+pub mod registrar;
 pub mod transaction;
 mod ua;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use registrar::{Binding, Registrar, RegistrarConfig, RegistrationEvent};
 pub use ua::UserAgent;
 
 /// The transport a message arrived on or must leave on.
@@ -166,6 +173,9 @@ pub enum CallEvent {
         status: u16,
         sdp: Option<Vec<u8>>,
     },
+    /// From the registrar (see [`UserAgent::set_registrar`]): a phone became reachable, was
+    /// unregistered or expired, or a source failed authentication. Not about a leg.
+    Registration(RegistrationEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use crate::transaction::{
     InviteClient, InviteServer, InviteServerState, NonInviteClient, NonInviteServer, TimerConfig,
     TxAction,
 };
+use crate::registrar::Registrar;
 use crate::{CallEvent, LegId, Output, Transmit, Transport, UaConfig, UaStats};
 
 /// Retry-After (seconds) on the 503 sent while not accepting calls.
@@ -182,6 +183,8 @@ pub struct UserAgent {
     timers: BinaryHeap<Reverse<(Instant, TimerOwner)>>,
     outputs: VecDeque<Output>,
     stats: UaStats,
+    /// Answers REGISTER when set; otherwise REGISTER gets 405.
+    registrar: Option<Registrar>,
 }
 
 impl UserAgent {
@@ -198,6 +201,7 @@ impl UserAgent {
             timers: BinaryHeap::new(),
             outputs: VecDeque::new(),
             stats: UaStats::default(),
+            registrar: None,
         }
     }
 
@@ -259,6 +263,12 @@ impl UserAgent {
                 }
             }
         }
+        if let Some(registrar) = self.registrar.as_mut()
+            && registrar.poll_timeout().is_some_and(|at| at <= now)
+        {
+            registrar.handle_timeout(now);
+            self.drain_registrar_events();
+        }
         self.prune_timers();
     }
 
@@ -266,9 +276,28 @@ impl UserAgent {
         self.outputs.pop_front()
     }
 
-    /// The next deadline; cheap (a heap peek).
+    /// The next deadline; cheap (a heap peek, and the registrar's first expiry).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        let registrar = self.registrar.as_ref().and_then(Registrar::poll_timeout);
+        let ours = self.timers.peek().map(|Reverse((at, _))| *at);
+        [ours, registrar].into_iter().flatten().min()
+    }
+
+    /// Makes this user agent a registrar: out-of-dialog REGISTER requests are answered by it
+    /// (through non-INVITE server transactions) and its events come out as
+    /// [`CallEvent::Registration`]. Replaces (and drops the bindings of) any earlier one.
+    pub fn set_registrar(&mut self, registrar: Registrar) {
+        self.registrar = Some(registrar);
+    }
+
+    /// The registrar, for `lookup` of operator phones.
+    pub fn registrar(&self) -> Option<&Registrar> {
+        self.registrar.as_ref()
+    }
+
+    /// The registrar, to change its credentials while running.
+    pub fn registrar_mut(&mut self) -> Option<&mut Registrar> {
+        self.registrar.as_mut()
     }
 
     /// When false, new INVITEs get 503 with Retry-After; existing calls continue.
@@ -329,6 +358,12 @@ impl UserAgent {
 
     fn emit(&mut self, event: CallEvent) {
         self.outputs.push_back(Output::Event(event));
+    }
+
+    fn drain_registrar_events(&mut self) {
+        while let Some(event) = self.registrar.as_mut().and_then(Registrar::poll_event) {
+            self.emit(CallEvent::Registration(event));
+        }
     }
 
     fn add_tx(

@@ -73,10 +73,11 @@ impl UserAgent {
         }
         match method {
             Method::Invite => self.on_new_invite(now, src, req),
+            Method::Register if self.registrar.is_some() => self.on_register(now, src, &req),
             Method::Options => self.reply_options(now, src, &req),
             Method::Bye | Method::Info => self.reply(now, src, &req, 481, &[], None),
-            Method::Other(_) => self.reply(now, src, &req, 501, &[("Allow", ALLOW.into())], None),
-            _ => self.reply(now, src, &req, 405, &[("Allow", ALLOW.into())], None),
+            Method::Other(_) => self.reply(now, src, &req, 501, &[("Allow", self.allow())], None),
+            _ => self.reply(now, src, &req, 405, &[("Allow", self.allow())], None),
         }
     }
 
@@ -100,9 +101,27 @@ impl UserAgent {
         self.respond_tx(now, id, status, bytes);
     }
 
+    /// RFC 3261 10.3: the registrar decides, the answer goes out through a non-INVITE server
+    /// transaction (retransmitted REGISTERs get the same answer without a second decision).
+    fn on_register(&mut self, now: Instant, src: Source, req: &Message) {
+        let Some(registrar) = self.registrar.as_mut() else { return };
+        let response = registrar.handle_register(now, &mut self.rng, src.addr, src.transport, req);
+        self.reply(now, src, req, response.status, &response.headers, None);
+        self.drain_registrar_events();
+    }
+
+    /// Allow header value: REGISTER is listed when a registrar is set.
+    fn allow(&self) -> String {
+        if self.registrar.is_some() {
+            format!("{ALLOW}, REGISTER")
+        } else {
+            ALLOW.to_string()
+        }
+    }
+
     fn reply_options(&mut self, now: Instant, src: Source, req: &Message) {
         let extra = [
-            ("Allow", ALLOW.to_string()),
+            ("Allow", self.allow()),
             ("Accept", ACCEPT.to_string()),
             ("Supported", String::new()),
         ];

@@ -360,5 +360,6 @@ pub fn event_name(ev: &CallEvent) -> String {
         }
         CallEvent::Failed { status, .. } => format!("Failed {status}"),
         CallEvent::ReInviteResult { status, .. } => format!("ReInviteResult {status}"),
+        CallEvent::Registration(ev) => format!("Registration {ev:?}"),
     }
 }
