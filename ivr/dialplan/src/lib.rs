@@ -9,8 +9,10 @@
 //! read the clock, and never panic on any file content.
 
 pub mod calendar;
+pub mod compile;
 pub mod diagnostics;
 pub mod interpreter;
 pub mod program;
+pub mod prompts_catalog;
 pub mod say;
 pub mod survey;
