@@ -365,15 +365,21 @@ fn toml_syntax_errors_are_located_too() {
 
 #[test]
 fn day_ranges_set_several_days_once() {
-    let calendar = parse("time_zone = \"UTC\"\n[schedules.office]\nmonday-friday = [\"09:00-14:00\"]\nsaturday = [\"10:00-12:00\"]\n");
+    let calendar = parse(
+        "time_zone = \"UTC\"\n[schedules.office]\nmonday-friday = [\"09:00-14:00\"]\nsaturday = [\"10:00-12:00\"]\n",
+    );
     let office = schedule(&calendar, "office");
     let friday: jiff::civil::Date = "2026-11-27".parse().expect("date");
     assert_eq!(calendar.hours_on(office, friday).iter().map(ToString::to_string).collect::<Vec<_>>(), ["09:00-14:00"]);
     let saturday = friday.tomorrow().expect("date");
-    assert_eq!(calendar.hours_on(office, saturday).iter().map(ToString::to_string).collect::<Vec<_>>(), ["10:00-12:00"]);
+    assert_eq!(
+        calendar.hours_on(office, saturday).iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["10:00-12:00"]
+    );
     assert!(calendar.hours_on(office, saturday.tomorrow().expect("date")).is_empty());
 
-    let text = "time_zone = \"UTC\"\n[schedules.office]\nmonday-friday = [\"09:00-14:00\"]\nfriday = []\nsunday-monday = []\n";
+    let text =
+        "time_zone = \"UTC\"\n[schedules.office]\nmonday-friday = [\"09:00-14:00\"]\nfriday = []\nsunday-monday = []\n";
     assert_eq!(
         messages(text),
         [

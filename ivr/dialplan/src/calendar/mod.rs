@@ -227,7 +227,7 @@ impl Calendar {
                 let hour = i8::try_from(minute / 60).expect("invariant: minute < 1440");
                 let min = i8::try_from(minute % 60).expect("invariant: minute % 60 < 60");
                 let ambiguous = self.time_zone.to_ambiguous_timestamp(date.at(hour, min, 0, 0));
-                out.extend(ambiguous.clone().earlier().ok());
+                out.extend(ambiguous.earlier().ok());
                 out.extend(ambiguous.later().ok());
             }
             match date.tomorrow() {

@@ -212,7 +212,10 @@ fn date(checker: &mut Checker<'_>, value: &Value<'_>) -> Option<Date> {
         DeValue::String(s) => s.to_string(),
         DeValue::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
         other => {
-            checker.error(value.span(), format!("a date must be a string like `\"2026-01-01\"`, found {}", other.type_str()));
+            checker.error(
+                value.span(),
+                format!("a date must be a string like `\"2026-01-01\"`, found {}", other.type_str()),
+            );
             return None;
         }
     };
@@ -338,12 +341,16 @@ fn exceptions(checker: &mut Checker<'_>, schedule: &str, value: &Value<'_>) -> B
         let Some((date, name, span)) = dated_entry(checker, item, EXCEPTION_KEYS, "an exception") else { continue };
         let DeValue::Table(table) = item.get_ref() else { continue };
         let Some(hours_value) = table.get("hours") else {
-            checker.error(item.span(), format!("the exception for `{date}` needs `hours` (`hours = []` closes all day)"));
+            checker
+                .error(item.span(), format!("the exception for `{date}` needs `hours` (`hours = []` closes all day)"));
             continue;
         };
         let ranges = hours(checker, hours_value, "`hours`");
         if let Some(line) = first_seen.get(&date) {
-            checker.error(span, format!("two exceptions for `{date}` in schedule `{schedule}` (the first at line {line})"));
+            checker.error(
+                span,
+                format!("two exceptions for `{date}` in schedule `{schedule}` (the first at line {line})"),
+            );
             continue;
         }
         first_seen.insert(date, checker.line_of(&span));
@@ -384,9 +391,7 @@ fn parse_range(text: &str) -> Result<TimeRange, String> {
     let end = parse_clock(end).ok_or_else(shape)?;
     for (hour, minute) in [start, end] {
         if minute > 59 {
-            return Err(format!(
-                "invalid time `{hour:02}:{minute:02}` in `{text}`: minutes go from 00 to 59"
-            ));
+            return Err(format!("invalid time `{hour:02}:{minute:02}` in `{text}`: minutes go from 00 to 59"));
         }
         if hour > 24 || (hour == 24 && minute > 0) {
             return Err(format!("invalid time `{hour:02}:{minute:02}` in `{text}`: the day goes from 00:00 to 24:00"));
