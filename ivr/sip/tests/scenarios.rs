@@ -1,5 +1,6 @@
 //! Scenario tests: two user agents (a caller "UAC" and the IVR "UAS") over a simulated network
-//! on a simulated clock, plus raw-message and property tests of the IVR side. One binary.
+//! on a simulated clock, plus raw-message and property tests of the IVR side, and the registrar fed raw REGISTERs.
+//! One binary.
 
 mod scenarios {
     pub mod calls;
@@ -7,4 +8,5 @@ mod scenarios {
     pub mod net;
     pub mod props;
     pub mod raw;
+    pub mod registrar;
 }
