@@ -28,6 +28,11 @@
 //!   in-band detection off for the rest of the call.
 //! - `MediaTimeout` is emitted once per silent episode; it is the server's
 //!   decision to hang up.
+//! - Recording ([`MediaCall::start_recording`]): the beep is played like a
+//!   prompt but its end emits no `PlaybackFinished`; the recorder starts
+//!   when its last frame leaves. A new `play` during the beep cuts it short
+//!   and recording starts at once. The configured stop key ends the
+//!   recording (`Digit` first, then `RecordingFinished`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -39,6 +44,7 @@ use crate::dtmf::rfc4733::{Rfc4733Outcome, Rfc4733Receiver};
 use crate::dtmf::{DtmfArbiter, DtmfDigit, DtmfMethod};
 use crate::g711;
 use crate::prompt::{FrameFill, Player, Prompt};
+use crate::recorder::{RecordConfig, Recorder, Recording, RecordingEnd, beep_prompt};
 use crate::rtp::RTP_HEADER_LEN;
 use crate::session::{PacketKind, RTCP_BUFFER_LEN, RtpIdentity, RtpSession, SessionConfig};
 
@@ -65,13 +71,25 @@ impl MediaConfig {
 }
 
 /// What happened on the call's media.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     Digit { digit: DtmfDigit, method: DtmfMethod },
     /// The playback ended: it played out, or a digit barged in.
     PlaybackFinished { interrupted: bool },
     /// No RTP or RTCP from the peer for the configured media timeout.
     MediaTimeout,
+    /// A recording ended; `recording.end` says why, `recording.to_wav()`
+    /// gives the file to store.
+    RecordingFinished { recording: Recording },
+}
+
+/// Where a recording started by [`MediaCall::start_recording`] stands.
+#[derive(Debug)]
+enum RecordingState {
+    Beeping(RecordConfig),
+    /// The beep was cut by a `play`: the recorder starts at the next `now`.
+    Starting(RecordConfig),
+    Recording { recorder: Box<Recorder>, stop_digit: Option<DtmfDigit> },
 }
 
 /// A datagram written into the caller's buffer, with its destination.
@@ -106,6 +124,7 @@ pub struct MediaCall {
     counters: MediaCounters,
     frame_len: usize,
     timeout_reported: bool,
+    recording: Option<RecordingState>,
 }
 
 impl MediaCall {
@@ -123,6 +142,7 @@ impl MediaCall {
             counters: MediaCounters::default(),
             frame_len,
             timeout_reported: false,
+            recording: None,
         }
     }
 
@@ -134,6 +154,7 @@ impl MediaCall {
     /// An RTP datagram from the peer: audio goes to the in-band detector (if
     /// still enabled), telephone-events to the RFC 4733 receiver.
     pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.start_pending_recording(now);
         let received = match self.session.handle_rtp(now, from, bytes) {
             Ok(r) => r,
             Err(_) => {
@@ -152,7 +173,14 @@ impl MediaCall {
                     Err(_) => self.counters.telephone_event_errors += 1,
                 }
             }
-            PacketKind::Audio => self.detect_inband(now, packet.payload),
+            PacketKind::Audio => {
+                if let Some(RecordingState::Recording { recorder, .. }) = self.recording.as_mut() {
+                    let codec = self.session.config().codec;
+                    recorder.handle_audio(now, codec, packet.ssrc, packet.timestamp, packet.payload);
+                    self.collect_recording();
+                }
+                self.detect_inband(now, packet.payload);
+            }
             PacketKind::Other => {}
         }
     }
@@ -194,8 +222,13 @@ impl MediaCall {
         self.report_digit(digit, DtmfMethod::SipInfo);
     }
 
-    /// Checks the media timeout.
+    /// Checks the media timeout and the recording's limits.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.start_pending_recording(now);
+        if let Some(RecordingState::Recording { recorder, .. }) = self.recording.as_mut() {
+            recorder.handle_timeout(now);
+            self.collect_recording();
+        }
         if self.session.is_media_timed_out(now) {
             if !self.timeout_reported {
                 self.timeout_reported = true;
@@ -209,6 +242,11 @@ impl MediaCall {
     /// Replaces what is playing by `prompts` in order. With `barge_in`, the
     /// caller's first digit stops it.
     pub fn play(&mut self, prompts: impl IntoIterator<Item = Arc<Prompt>>, barge_in: bool) {
+        // A beep cut short: recording starts at the next input.
+        self.recording = match self.recording.take() {
+            Some(RecordingState::Beeping(config)) => Some(RecordingState::Starting(config)),
+            other => other,
+        };
         self.player.play(prompts, barge_in);
         self.session.mark_talkspurt();
     }
@@ -242,7 +280,13 @@ impl MediaCall {
         let fill = self.player.fill_frame(codec, frame);
         let (to, len) = self.session.poll_rtp(now, frame, buf)?;
         if fill == FrameFill::PromptFinished {
-            self.events.push_back(MediaEvent::PlaybackFinished { interrupted: false });
+            match self.recording.take() {
+                Some(RecordingState::Beeping(config)) => self.begin_recording(now, config),
+                other => {
+                    self.recording = other;
+                    self.events.push_back(MediaEvent::PlaybackFinished { interrupted: false });
+                }
+            }
         }
         Some(Transmit::Rtp { to, len })
     }
@@ -251,9 +295,79 @@ impl MediaCall {
         self.events.pop_front()
     }
 
+    /// Records what the caller says (the dialplan's `record` node): stops
+    /// any playback (silently), plays the beep if configured, then records
+    /// until a limit, silence, the stop key or [`stop_recording`]
+    /// (Self::stop_recording); the result comes as
+    /// [`MediaEvent::RecordingFinished`]. A recording already in progress
+    /// is replaced (its audio discarded).
+    pub fn start_recording(&mut self, now: Instant, config: RecordConfig) {
+        self.player.stop();
+        self.recording = None;
+        match &config.beep {
+            Some(beep) => {
+                self.player.play([Arc::new(beep_prompt(beep))], false);
+                self.session.mark_talkspurt();
+                self.recording = Some(RecordingState::Beeping(config));
+            }
+            None => self.begin_recording(now, config),
+        }
+    }
+
+    /// Ends the recording now ([`RecordingEnd::Stopped`]): the engine saw
+    /// its own stop key, or the caller hung up. Stopping during the beep
+    /// gives an empty recording. No-op if nothing is being recorded.
+    pub fn stop_recording(&mut self, _now: Instant) {
+        match self.recording.take() {
+            Some(state @ (RecordingState::Beeping(_) | RecordingState::Starting(_))) => {
+                if matches!(state, RecordingState::Beeping(_)) {
+                    self.player.stop();
+                }
+                let recording = Recording { samples: Vec::new(), end: RecordingEnd::Stopped, speech_detected: false };
+                self.events.push_back(MediaEvent::RecordingFinished { recording });
+            }
+            Some(RecordingState::Recording { mut recorder, .. }) => {
+                recorder.stop(RecordingEnd::Stopped);
+                if let Some(recording) = recorder.poll_finished() {
+                    self.events.push_back(MediaEvent::RecordingFinished { recording });
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Whether a recording (or its beep) is in progress.
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    fn start_pending_recording(&mut self, now: Instant) {
+        match self.recording.take() {
+            Some(RecordingState::Starting(config)) => self.begin_recording(now, config),
+            other => self.recording = other,
+        }
+    }
+
+    fn begin_recording(&mut self, now: Instant, config: RecordConfig) {
+        let recorder = Box::new(Recorder::new(&config, now));
+        self.recording = Some(RecordingState::Recording { recorder, stop_digit: config.stop_digit });
+    }
+
+    fn collect_recording(&mut self) {
+        let Some(RecordingState::Recording { recorder, .. }) = self.recording.as_mut() else { return };
+        if let Some(recording) = recorder.poll_finished() {
+            self.recording = None;
+            self.events.push_back(MediaEvent::RecordingFinished { recording });
+        }
+    }
+
     /// When to call `handle_timeout` / `poll_transmit` next.
     pub fn poll_timeout(&self) -> Instant {
         let at = self.session.poll_timeout();
+        let at = match &self.recording {
+            Some(RecordingState::Recording { recorder, .. }) => recorder.poll_timeout().map_or(at, |r| r.min(at)),
+            _ => at,
+        };
         if self.timeout_reported && self.session.is_sending() {
             // The session keeps pointing at the expired media timeout; the
             // next frame slot (which also polls RTCP) is the next real work.
@@ -304,6 +418,12 @@ impl MediaCall {
 
     fn report_digit(&mut self, digit: DtmfDigit, method: DtmfMethod) {
         self.events.push_back(MediaEvent::Digit { digit, method });
+        if let Some(RecordingState::Recording { recorder, stop_digit }) = self.recording.as_mut()
+            && *stop_digit == Some(digit)
+        {
+            recorder.stop(RecordingEnd::Digit(digit));
+            self.collect_recording();
+        }
         if self.player.interrupt() {
             self.events.push_back(MediaEvent::PlaybackFinished { interrupted: true });
         }

@@ -5,8 +5,9 @@
 //! per-call RTP stream with its 20 ms send grid, symmetric-RTP latching,
 //! loss/jitter statistics and media timeout ([`session`]), G.711 ([`g711`]),
 //! DTMF by RFC 4733, SIP INFO and in-band tones ([`dtmf`]), prompts encoded
-//! once and shared by all calls ([`prompt`]), and the per-call composite that
-//! ties them together ([`call`]).
+//! once and shared by all calls ([`prompt`]), the per-call composite that
+//! ties them together ([`call`]), the message recorder ([`recorder`]) and
+//! the B2BUA's two-leg media bridge ([`bridge`]).
 //!
 //! ## What it must never do
 //! No sockets, no files, no threads, no clock reads, no tokio. Every input
@@ -33,6 +34,7 @@ pub mod call;
 pub mod dtmf;
 pub mod g711;
 pub mod prompt;
+pub mod recorder;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

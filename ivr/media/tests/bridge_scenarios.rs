@@ -1,6 +1,8 @@
 //! The B2BUA's `Bridge` on a simulated clock: two phones exchange real RTP
 //! packets through it, and each phone must see one clean stream.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -105,17 +107,11 @@ impl Sim {
 
     fn advance(&mut self, d: Duration) {
         let until = self.now + d;
-        loop {
+        support::run_until(self.now, until, |now| {
+            self.now = now;
             self.drain();
-            let next = self.bridge.poll_timeout();
-            assert!(next > self.now, "poll_timeout must move forward once drained");
-            if next > until {
-                break;
-            }
-            self.now = next;
-        }
-        self.now = until;
-        self.drain();
+            self.bridge.poll_timeout()
+        });
     }
 
     /// `leg`'s phone sends one RTP packet to the bridge now (the header
