@@ -358,6 +358,24 @@ exceptions = ["2026-12-24"]
 }
 
 #[test]
+fn unknown_keys_in_lists_and_exceptions_are_named() {
+    let text = r#"time_zone = "UTC"
+[holidays.catalonia]
+date = "2026-01-01"
+dates = []
+[schedules.staffed]
+exceptions = [{ date = "2026-12-24", hour = ["07:00-15:00"], hours = [] }]
+"#;
+    assert_eq!(
+        messages(text),
+        [
+            "calendars/broken.toml:3:1: error: unknown key `date` in holiday list `catalonia` (expected description, dates)",
+            "calendars/broken.toml:6:38: error: unknown key `hour` in an exception (expected date, hours, name)",
+        ]
+    );
+}
+
+#[test]
 fn toml_syntax_errors_are_located_too() {
     let errors = messages("time_zone = \"Europe/Madrid\"\n[schedules.staffed]\nmonday = [\"07:00-23:00\"\n");
     assert_eq!(errors, ["calendars/broken.toml:3:24: error: unclosed array, expected `]`"]);
