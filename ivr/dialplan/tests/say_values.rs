@@ -341,3 +341,25 @@ fn every_piece_has_a_text_in_its_language_and_no_text_is_stale() {
         }
     }
 }
+
+proptest::proptest! {
+    /// Any value, in any kind and language, is said with listed pieces or
+    /// refused: never a panic.
+    #[test]
+    fn any_value_is_said_with_listed_pieces_or_refused(value in "[0-9:*#a -]{0,12}", language in 0usize..5, kind in 0usize..4) {
+        let language = ["ca", "es", "en", "oc", "xx"][language];
+        let kind = KINDS[kind];
+        match say(language, kind, &value) {
+            Ok(said) => {
+                let listed = pieces(language, kind).expect("a language that said something is known");
+                proptest::prop_assert!(!said.is_empty());
+                proptest::prop_assert!(said.iter().all(|id| listed.contains(id)), "{said:?}");
+            }
+            Err(SayError::UnknownLanguage(l)) => proptest::prop_assert_eq!(l, "xx"),
+            Err(SayError::InvalidValue { kind: k, value: v }) => {
+                proptest::prop_assert_eq!(k, kind);
+                proptest::prop_assert_eq!(v, value);
+            }
+        }
+    }
+}
