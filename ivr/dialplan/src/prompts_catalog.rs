@@ -27,21 +27,34 @@ impl PromptCatalog {
     /// every `.wav` file in it a prompt. Other files are ignored.
     pub fn from_dir(dir: &Path) -> Result<PromptCatalog, PromptCatalogError> {
         let read = |path: &Path| {
-            std::fs::read_dir(path).map_err(|source| PromptCatalogError::Read { path: path.to_path_buf(), source })
+            std::fs::read_dir(path).map_err(|source| PromptCatalogError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
         };
         let mut catalog = PromptCatalog::default();
         for entry in read(dir)? {
-            let entry = entry.map_err(|source| PromptCatalogError::Read { path: dir.to_path_buf(), source })?;
+            let entry = entry.map_err(|source| PromptCatalogError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             let language_dir = entry.path();
             if !language_dir.is_dir() {
                 continue;
             }
-            let Some(language) = language_dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            let Some(language) = language_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+            else {
                 continue;
             };
             let ids = catalog.by_language.entry(language).or_default();
             for file in read(&language_dir)? {
-                let file = file.map_err(|source| PromptCatalogError::Read { path: language_dir.clone(), source })?;
+                let file = file.map_err(|source| PromptCatalogError::Read {
+                    path: language_dir.clone(),
+                    source,
+                })?;
                 let path = file.path();
                 if path.extension().and_then(|e| e.to_str()) != Some("wav") || !path.is_file() {
                     continue;
@@ -62,14 +75,20 @@ impl PromptCatalog {
     {
         let mut catalog = PromptCatalog::default();
         for (language, id) in prompts {
-            catalog.by_language.entry(language.into()).or_default().insert(id.into());
+            catalog
+                .by_language
+                .entry(language.into())
+                .or_default()
+                .insert(id.into());
         }
         catalog
     }
 
     /// Whether `<language>/<id>.wav` exists.
     pub fn contains(&self, language: &str, id: &str) -> bool {
-        self.by_language.get(language).is_some_and(|ids| ids.contains(id))
+        self.by_language
+            .get(language)
+            .is_some_and(|ids| ids.contains(id))
     }
 
     /// The languages that have a folder, in order.
@@ -79,7 +98,11 @@ impl PromptCatalog {
 
     /// The prompt ids of one language, in order.
     pub fn ids(&self, language: &str) -> impl Iterator<Item = &str> {
-        self.by_language.get(language).into_iter().flatten().map(String::as_str)
+        self.by_language
+            .get(language)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 }
 
@@ -89,12 +112,16 @@ mod tests {
 
     #[test]
     fn a_listed_prompt_exists_only_in_its_language() {
-        let catalog = PromptCatalog::from_list([("ca", "welcome"), ("es", "welcome"), ("ca", "goodbye")]);
+        let catalog =
+            PromptCatalog::from_list([("ca", "welcome"), ("es", "welcome"), ("ca", "goodbye")]);
         assert!(catalog.contains("ca", "goodbye"));
         assert!(!catalog.contains("es", "goodbye"));
         assert!(!catalog.contains("en", "welcome"));
         assert_eq!(catalog.languages().collect::<Vec<_>>(), ["ca", "es"]);
-        assert_eq!(catalog.ids("ca").collect::<Vec<_>>(), ["goodbye", "welcome"]);
+        assert_eq!(
+            catalog.ids("ca").collect::<Vec<_>>(),
+            ["goodbye", "welcome"]
+        );
     }
 
     #[test]
@@ -109,12 +136,20 @@ mod tests {
         std::fs::write(dir.join("README.md"), b"x").expect("temp file");
         let catalog = PromptCatalog::from_dir(&dir).expect("readable");
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(catalog, PromptCatalog::from_list([("ca", "welcome"), ("es", "welcome")]));
+        assert_eq!(
+            catalog,
+            PromptCatalog::from_list([("ca", "welcome"), ("es", "welcome")])
+        );
     }
 
     #[test]
     fn a_missing_directory_is_an_error_naming_it() {
-        let error = PromptCatalog::from_dir(Path::new("/nonexistent/prompts")).expect_err("missing");
-        assert!(error.to_string().starts_with("cannot read the prompts directory /nonexistent/prompts: "));
+        let error =
+            PromptCatalog::from_dir(Path::new("/nonexistent/prompts")).expect_err("missing");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read the prompts directory /nonexistent/prompts: ")
+        );
     }
 }

@@ -81,8 +81,19 @@ pub(super) struct Fields<'s, 't, 'i> {
 }
 
 impl<'s, 't, 'i> Fields<'s, 't, 'i> {
-    pub fn new(source: &'s Source<'s>, table: &'t DeTable<'i>, what: String, span: Range<usize>) -> Self {
-        Fields { source, table, what, span, used: Vec::new() }
+    pub fn new(
+        source: &'s Source<'s>,
+        table: &'t DeTable<'i>,
+        what: String,
+        span: Range<usize>,
+    ) -> Self {
+        Fields {
+            source,
+            table,
+            what,
+            span,
+            used: Vec::new(),
+        }
     }
 
     /// The raw value of `key`, marking it as known.
@@ -92,15 +103,27 @@ impl<'s, 't, 'i> Fields<'s, 't, 'i> {
     }
 
     pub fn missing(&self, key: &str) -> Diagnostic {
-        self.source.error(self.span.clone(), format!("missing key `{key}` in {}", self.what))
+        self.source.error(
+            self.span.clone(),
+            format!("missing key `{key}` in {}", self.what),
+        )
     }
 
     pub fn wrong(&self, key: &str, expected: &str, value: &Value<'_>) -> Diagnostic {
         self.wrong_found(key, expected, kind_name(value.get_ref()), value.span())
     }
 
-    pub fn wrong_found(&self, key: &str, expected: &str, found: &str, span: Range<usize>) -> Diagnostic {
-        self.source.error(span, format!("`{key}` in {} must be {expected}, found {found}", self.what))
+    pub fn wrong_found(
+        &self,
+        key: &str,
+        expected: &str,
+        found: &str,
+        span: Range<usize>,
+    ) -> Diagnostic {
+        self.source.error(
+            span,
+            format!("`{key}` in {} must be {expected}, found {found}", self.what),
+        )
     }
 
     /// A required key; its absence is reported.
@@ -112,9 +135,17 @@ impl<'s, 't, 'i> Fields<'s, 't, 'i> {
         value
     }
 
-    pub fn string_value(&self, d: &mut Vec<Diagnostic>, key: &str, value: &Value<'_>) -> Option<Located<String>> {
+    pub fn string_value(
+        &self,
+        d: &mut Vec<Diagnostic>,
+        key: &str,
+        value: &Value<'_>,
+    ) -> Option<Located<String>> {
         match value.get_ref() {
-            DeValue::String(s) => Some(Located { value: s.to_string(), span: value.span() }),
+            DeValue::String(s) => Some(Located {
+                value: s.to_string(),
+                span: value.span(),
+            }),
             _ => {
                 d.push(self.wrong(key, "a string", value));
                 None
@@ -127,7 +158,11 @@ impl<'s, 't, 'i> Fields<'s, 't, 'i> {
         self.string_value(d, key, value)
     }
 
-    pub fn required_string(&mut self, d: &mut Vec<Diagnostic>, key: &'t str) -> Option<Located<String>> {
+    pub fn required_string(
+        &mut self,
+        d: &mut Vec<Diagnostic>,
+        key: &'t str,
+    ) -> Option<Located<String>> {
         let value = self.required(d, key)?;
         self.string_value(d, key, value)
     }
@@ -146,7 +181,13 @@ impl<'s, 't, 'i> Fields<'s, 't, 'i> {
     }
 
     /// An integer in `min..=max`.
-    pub fn integer_in(&mut self, d: &mut Vec<Diagnostic>, key: &'t str, min: i64, max: i64) -> Option<Located<i64>> {
+    pub fn integer_in(
+        &mut self,
+        d: &mut Vec<Diagnostic>,
+        key: &'t str,
+        min: i64,
+        max: i64,
+    ) -> Option<Located<i64>> {
         let value = self.get(key)?;
         let expected = match (min, max) {
             (0, m) if m == i64::from(u32::MAX) => "a non-negative integer".to_owned(),
@@ -155,7 +196,10 @@ impl<'s, 't, 'i> Fields<'s, 't, 'i> {
         };
         match value.get_ref() {
             DeValue::Integer(_) => match integer(value.get_ref()) {
-                Some(n) if (min..=max).contains(&n) => Some(Located { value: n, span: value.span() }),
+                Some(n) if (min..=max).contains(&n) => Some(Located {
+                    value: n,
+                    span: value.span(),
+                }),
                 _ => {
                     let written = &self.source.text[value.span()];
                     d.push(self.wrong_found(key, &expected, written, value.span()));
@@ -201,7 +245,12 @@ impl<'s, 't, 'i> Fields<'s, 't, 'i> {
         }
         for (key, _) in entries_in_order(self.table) {
             if !known.contains(&key.get_ref().as_ref()) {
-                let message = format!("unknown key `{}` in {} (expected {})", key.get_ref(), self.what, known.join(", "));
+                let message = format!(
+                    "unknown key `{}` in {} (expected {})",
+                    key.get_ref(),
+                    self.what,
+                    known.join(", ")
+                );
                 d.push(self.source.error(key.span(), message));
             }
         }

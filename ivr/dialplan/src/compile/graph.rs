@@ -15,9 +15,13 @@ use crate::program::{NodeId, NodeKind};
 /// a `sub` continues both into its sub-flow and, after the return, at `next`.
 pub(super) fn successors(kind: &NodeKind) -> Vec<NodeId> {
     let mut out = match kind {
-        NodeKind::Play { next, .. } | NodeKind::Record { next, .. } | NodeKind::Language { next, .. } => vec![*next],
+        NodeKind::Play { next, .. }
+        | NodeKind::Record { next, .. }
+        | NodeKind::Language { next, .. } => vec![*next],
         NodeKind::Set { next, .. } => vec![*next],
-        NodeKind::Menu { options, retries, .. } => {
+        NodeKind::Menu {
+            options, retries, ..
+        } => {
             let mut v: Vec<NodeId> = options.values().copied().collect();
             v.push(retries.exhausted);
             v
@@ -26,7 +30,13 @@ pub(super) fn successors(kind: &NodeKind) -> Vec<NodeId> {
             vec![*next, retries.exhausted]
         }
         NodeKind::When { open, closed, .. } => vec![*open, *closed],
-        NodeKind::Queue { after_call, on_timeout, on_closed, on_callback, .. } => {
+        NodeKind::Queue {
+            after_call,
+            on_timeout,
+            on_closed,
+            on_callback,
+            ..
+        } => {
             let mut v = vec![*on_timeout, *on_closed];
             v.extend(after_call.iter().chain(on_callback.iter()));
             v
@@ -56,19 +66,25 @@ fn runs_instantly(kind: &NodeKind) -> bool {
     )
 }
 
-/// Nodes not reachable from `start`, in id order.
-pub(super) fn unreachable(nodes: &[NodeKind], start: NodeId) -> Vec<NodeId> {
-    let mut seen = vec![false; nodes.len()];
+/// Nodes not reachable from `start`, in id order, given each node's
+/// [`successors`].
+pub(super) fn unreachable(successors: &[Vec<NodeId>], start: NodeId) -> Vec<NodeId> {
+    let mut seen = vec![false; successors.len()];
     let mut stack = vec![start];
     while let Some(id) = stack.pop() {
-        let Some(slot) = seen.get_mut(id.0 as usize) else { continue };
+        let Some(slot) = seen.get_mut(id.0 as usize) else {
+            continue;
+        };
         if *slot {
             continue;
         }
         *slot = true;
-        stack.extend(successors(&nodes[id.0 as usize]));
+        stack.extend(&successors[id.0 as usize]);
     }
-    (0..nodes.len()).filter(|i| !seen[*i]).map(|i| NodeId(i as u32)).collect()
+    (0..successors.len())
+        .filter(|i| !seen[*i])
+        .map(|i| NodeId(i as u32))
+        .collect()
 }
 
 /// The instant edges: from an instant node to where it goes without
@@ -95,7 +111,10 @@ fn instant_edges(nodes: &[NodeKind]) -> Vec<Vec<NodeId>> {
 
 /// For each node: can running from it reach a `return` without waiting?
 fn returns_instantly(nodes: &[NodeKind]) -> Vec<bool> {
-    let mut returns: Vec<bool> = nodes.iter().map(|k| matches!(k, NodeKind::Return)).collect();
+    let mut returns: Vec<bool> = nodes
+        .iter()
+        .map(|k| matches!(k, NodeKind::Return))
+        .collect();
     loop {
         let mut changed = false;
         for (i, kind) in nodes.iter().enumerate() {
@@ -109,7 +128,9 @@ fn returns_instantly(nodes: &[NodeKind]) -> Vec<bool> {
                     returns.get(target.0 as usize).copied().unwrap_or(false)
                         && returns.get(next.0 as usize).copied().unwrap_or(false)
                 }
-                k => successors(k).iter().any(|s| returns.get(s.0 as usize).copied().unwrap_or(false)),
+                k => successors(k)
+                    .iter()
+                    .any(|s| returns.get(s.0 as usize).copied().unwrap_or(false)),
             };
             if reach {
                 returns[i] = true;
@@ -246,10 +267,17 @@ mod tests {
         NodeKind::Goto { target: NodeId(t) }
     }
     fn set(next: u32) -> NodeKind {
-        NodeKind::Set { assignments: vec![], next: NodeId(next) }
+        NodeKind::Set {
+            assignments: vec![],
+            next: NodeId(next),
+        }
     }
     fn play(next: u32) -> NodeKind {
-        NodeKind::Play { prompts: vec![], barge_in: true, next: NodeId(next) }
+        NodeKind::Play {
+            prompts: vec![],
+            barge_in: true,
+            next: NodeId(next),
+        }
     }
     fn ids(v: &[u32]) -> Vec<NodeId> {
         v.iter().map(|i| NodeId(*i)).collect()
@@ -257,8 +285,9 @@ mod tests {
 
     #[test]
     fn nodes_not_reached_from_the_start_are_listed() {
-        let nodes = vec![play(1), NodeKind::Hangup { prompts: vec![] }, play(1)];
-        assert_eq!(unreachable(&nodes, NodeId(0)), ids(&[2]));
+        let nodes = [play(1), NodeKind::Hangup { prompts: vec![] }, play(1)];
+        let edges: Vec<_> = nodes.iter().map(successors).collect();
+        assert_eq!(unreachable(&edges, NodeId(0)), ids(&[2]));
     }
 
     #[test]
@@ -282,10 +311,23 @@ mod tests {
     #[test]
     fn a_sub_whose_flow_returns_at_once_continues_instantly() {
         // 0: sub 1 then 0 again; 1: return. Spins forever.
-        let nodes = vec![NodeKind::Sub { target: NodeId(1), next: NodeId(0) }, NodeKind::Return];
+        let nodes = vec![
+            NodeKind::Sub {
+                target: NodeId(1),
+                next: NodeId(0),
+            },
+            NodeKind::Return,
+        ];
         assert_eq!(instant_loops(&nodes), vec![ids(&[0, 0])]);
         // If the sub-flow plays first, each round waits.
-        let nodes = vec![NodeKind::Sub { target: NodeId(1), next: NodeId(0) }, play(2), NodeKind::Return];
+        let nodes = vec![
+            NodeKind::Sub {
+                target: NodeId(1),
+                next: NodeId(0),
+            },
+            play(2),
+            NodeKind::Return,
+        ];
         assert!(instant_loops(&nodes).is_empty());
     }
 
@@ -293,6 +335,6 @@ mod tests {
     fn unresolved_targets_are_skipped() {
         let nodes = vec![NodeKind::Goto { target: UNRESOLVED }];
         assert!(instant_loops(&nodes).is_empty());
-        assert!(unreachable(&nodes, NodeId(0)).is_empty());
+        assert!(unreachable(&[successors(&nodes[0])], NodeId(0)).is_empty());
     }
 }

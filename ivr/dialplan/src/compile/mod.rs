@@ -60,34 +60,63 @@ pub struct Sources {
 
 impl Default for SourceText {
     fn default() -> Self {
-        SourceText { name: "dialplan.toml".to_owned(), text: String::new() }
+        SourceText {
+            name: "dialplan.toml".to_owned(),
+            text: String::new(),
+        }
     }
 }
 
 /// Reads the dialplan at `path` and the calendar and queues files it names
 /// (relative to its directory), and compiles them. On failure every
 /// diagnostic is returned (errors and warnings), sorted by file and position.
-pub fn compile_file(path: &Path, prompts: &PromptCatalog) -> Result<CompileOutput, Vec<Diagnostic>> {
+pub fn compile_file(
+    path: &Path,
+    prompts: &PromptCatalog,
+) -> Result<CompileOutput, Vec<Diagnostic>> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::error(&name, Position { line: 1, column: 1 }, format!("cannot read `{name}`: {}", io_reason(&e)))]
+        vec![Diagnostic::error(
+            &name,
+            Position { line: 1, column: 1 },
+            format!("cannot read `{name}`: {}", io_reason(&e)),
+        )]
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut load = |written: &str| {
         let file = dir.join(written);
         let text = std::fs::read_to_string(&file).map_err(|e| io_reason(&e))?;
-        Ok((SourceText { name: file.display().to_string(), text }, file))
+        Ok((
+            SourceText {
+                name: file.display().to_string(),
+                text,
+            },
+            file,
+        ))
     };
-    compile(&SourceText { name, text }, path.to_path_buf(), &mut load, prompts)
+    compile(
+        &SourceText { name, text },
+        path.to_path_buf(),
+        &mut load,
+        prompts,
+    )
 }
 
 /// The same as [`compile_file`] from texts in memory.
-pub fn compile_sources(sources: &Sources, prompts: &PromptCatalog) -> Result<CompileOutput, Vec<Diagnostic>> {
+pub fn compile_sources(
+    sources: &Sources,
+    prompts: &PromptCatalog,
+) -> Result<CompileOutput, Vec<Diagnostic>> {
     let mut load = |written: &str| match sources.files.get(written) {
         Some(file) => Ok((file.clone(), PathBuf::from(&file.name))),
         None => Err("file not found".to_owned()),
     };
-    compile(&sources.dialplan, PathBuf::from(&sources.dialplan.name), &mut load, prompts)
+    compile(
+        &sources.dialplan,
+        PathBuf::from(&sources.dialplan.name),
+        &mut load,
+        prompts,
+    )
 }
 
 fn io_reason(error: &std::io::Error) -> String {
@@ -106,13 +135,15 @@ type Loader<'a> = dyn FnMut(&str) -> Result<(SourceText, PathBuf), String> + 'a;
 fn dialplan_duplicate(path: &[String], key: &str) -> Option<String> {
     match path {
         [nodes] if nodes == "nodes" => Some(format!("node `{key}` is defined twice")),
-        [nodes, name] if nodes == "nodes" => Some(format!("key `{key}` is given twice in node `{name}`")),
+        [nodes, name] if nodes == "nodes" => {
+            Some(format!("key `{key}` is given twice in node `{name}`"))
+        }
         [nodes, name, options] if nodes == "nodes" && options == "options" => {
             Some(format!("key `{key}` is used twice in menu `{name}`"))
         }
-        [nodes, name, set] if nodes == "nodes" && set == "set" => {
-            Some(format!("key `{key}` is used twice in `set` of menu `{name}`"))
-        }
+        [nodes, name, set] if nodes == "nodes" && set == "set" => Some(format!(
+            "key `{key}` is used twice in `set` of menu `{name}`"
+        )),
         _ => None,
     }
 }
@@ -135,9 +166,14 @@ fn compile(
     load: &mut Loader<'_>,
     prompts: &PromptCatalog,
 ) -> Result<CompileOutput, Vec<Diagnostic>> {
-    let source = Source { file: &dialplan.name, text: &dialplan.text };
+    let source = Source {
+        file: &dialplan.name,
+        text: &dialplan.text,
+    };
     let (document, mut d) = syntax::parse_document(&source, dialplan_duplicate);
-    let Some(document) = document else { return Err(d) };
+    let Some(document) = document else {
+        return Err(d);
+    };
     let root = document.get_ref();
 
     let mut read = FilesRead {
@@ -154,13 +190,18 @@ fn compile(
             ));
         }
     }
-    let header = top_table(&source, root, "dialplan", &mut d).map(|(table, span)| header(&source, table, span, &mut d));
+    let header = top_table(&source, root, "dialplan", &mut d)
+        .map(|(table, span)| header(&source, table, span, &mut d));
     let nodes_table = top_table(&source, root, "nodes", &mut d);
 
     // The files the header names.
-    let named = |pick: fn(&Header) -> &Option<Located<String>>| header.as_ref().and_then(|h| pick(h).as_ref());
+    let named = |pick: fn(&Header) -> &Option<Located<String>>| {
+        header.as_ref().and_then(|h| pick(h).as_ref())
+    };
     let mut calendar = None;
-    if let Some(file) = named(|h| &h.calendar).and_then(|w| read.named(load, &source, w, "calendar", &mut d)) {
+    if let Some(file) =
+        named(|h| &h.calendar).and_then(|w| read.named(load, &source, w, "calendar", &mut d))
+    {
         match Calendar::parse(&file.name, &file.text) {
             Ok(c) => calendar = Some(c),
             Err(errors) => d.extend(errors),
@@ -168,9 +209,16 @@ fn compile(
     }
     let calendar_broken = named(|h| &h.calendar).is_some() && calendar.is_none();
     let mut queue_names: Option<(String, Vec<String>)> = None;
-    if let Some(file) = named(|h| &h.queues).and_then(|w| read.named(load, &source, w, "queues", &mut d)) {
-        match queues::queue_names(&Source { file: &file.name, text: &file.text }) {
-            Ok(names) => queue_names = Some((file.name, names.into_iter().map(|n| n.value).collect())),
+    if let Some(file) =
+        named(|h| &h.queues).and_then(|w| read.named(load, &source, w, "queues", &mut d))
+    {
+        match queues::queue_names(&Source {
+            file: &file.name,
+            text: &file.text,
+        }) {
+            Ok(names) => {
+                queue_names = Some((file.name, names.into_iter().map(|n| n.value).collect()))
+            }
             Err(errors) => d.extend(errors),
         }
     }
@@ -224,40 +272,91 @@ fn compile(
         .zip(&node_tables)
         .map(|(name, (span, table))| nodes::compile_node(&mut cx, name, span.clone(), table))
         .collect();
-    let start = header.as_ref().and_then(|h| h.start.as_ref()).map(|s| match ids.get(&s.value) {
-        Some(id) => *id,
-        None => {
-            cx.diagnostics.push(source.error(s.span.clone(), format!("unknown node `{}`", s.value)));
-            UNRESOLVED
-        }
-    });
-    let Context { diagnostics, prompt_uses, say_uses, mut warnings, .. } = cx;
+    let start = header
+        .as_ref()
+        .and_then(|h| h.start.as_ref())
+        .map(|s| match ids.get(&s.value) {
+            Some(id) => *id,
+            None => {
+                cx.diagnostics
+                    .push(source.error(s.span.clone(), format!("unknown node `{}`", s.value)));
+                UNRESOLVED
+            }
+        });
+    let Context {
+        diagnostics,
+        prompt_uses,
+        say_uses,
+        mut warnings,
+        ..
+    } = cx;
     d.extend(diagnostics);
 
-    // Whole-program checks need every node's type.
-    let all_kinds: Option<Vec<NodeKind>> = kinds.into_iter().collect();
-    if let Some(kinds) = &all_kinds {
-        if let Some(start) = start.filter(|s| *s != UNRESOLVED) {
-            let start_name = &node_names[start.0 as usize];
-            for id in graph::unreachable(kinds, start) {
-                let (span, _) = &node_tables[id.0 as usize];
-                let message = format!("node `{}` is unreachable from the start node `{start_name}`", node_names[id.0 as usize]);
-                d.push(source.error(span.clone(), message));
-            }
-        }
-        for cycle in graph::instant_loops(kinds) {
-            let path: Vec<String> = cycle.iter().map(|id| format!("`{}`", node_names[id.0 as usize])).collect();
-            let (span, _) = &node_tables[cycle[0].0 as usize];
-            let message = format!("nodes {} loop without ever waiting for input", path.join(" -> "));
+    // Reachability; a node of unknown type (reported) is taken to go to
+    // every node it names, so that its targets are not reported too.
+    let edges: Vec<Vec<NodeId>> = kinds
+        .iter()
+        .zip(&node_tables)
+        .map(|(kind, (_, table))| match kind {
+            Some(kind) => graph::successors(kind),
+            None => table
+                .values()
+                .filter_map(|v| match v.get_ref() {
+                    DeValue::String(s) => ids.get(s.as_ref()).copied(),
+                    _ => None,
+                })
+                .collect(),
+        })
+        .collect();
+    if let Some(start) = start.filter(|s| *s != UNRESOLVED) {
+        let start_name = &node_names[start.0 as usize];
+        for id in graph::unreachable(&edges, start) {
+            let (span, _) = &node_tables[id.0 as usize];
+            let message = format!(
+                "node `{}` is unreachable from the start node `{start_name}`",
+                node_names[id.0 as usize]
+            );
             d.push(source.error(span.clone(), message));
         }
     }
+    // Loops need every node's type: whether it waits.
+    let all_kinds: Option<Vec<NodeKind>> = kinds.into_iter().collect();
+    for cycle in all_kinds
+        .as_deref()
+        .map(graph::instant_loops)
+        .unwrap_or_default()
+    {
+        let path: Vec<String> = cycle
+            .iter()
+            .map(|id| format!("`{}`", node_names[id.0 as usize]))
+            .collect();
+        let (span, _) = &node_tables[cycle[0].0 as usize];
+        let message = format!(
+            "nodes {} loop without ever waiting for input",
+            path.join(" -> ")
+        );
+        d.push(source.error(span.clone(), message));
+    }
     if let Some(h) = &header {
-        check_prompts(&source, &h.languages, &prompt_uses, &say_uses, prompts, &mut d);
+        check_prompts(
+            &source,
+            &h.languages,
+            &prompt_uses,
+            &say_uses,
+            prompts,
+            &mut d,
+        );
     }
 
-    let rank = |file: &str| read.names.iter().position(|f| f == file).unwrap_or(usize::MAX);
-    let sort = |list: &mut Vec<Diagnostic>| list.sort_by_key(|x| (rank(&x.file), x.position, x.message.clone()));
+    let rank = |file: &str| {
+        read.names
+            .iter()
+            .position(|f| f == file)
+            .unwrap_or(usize::MAX)
+    };
+    let sort = |list: &mut Vec<Diagnostic>| {
+        list.sort_by_key(|x| (rank(&x.file), x.position, x.message.clone()))
+    };
     if d.iter().any(Diagnostic::is_error) {
         d.append(&mut warnings);
         sort(&mut d);
@@ -270,20 +369,29 @@ fn compile(
         unreachable_error(&mut warnings);
         return Err(warnings);
     };
-    let positions = node_tables.iter().map(|(span, _)| source.position(span.clone()));
+    let positions = node_tables
+        .iter()
+        .map(|(span, _)| source.position(span.clone()));
     let program = Program {
         name: header.name,
         version: header.version.unwrap_or_else(|| stable_hash(&read.texts)),
         languages: header.languages.into_iter().map(|l| l.value).collect(),
         start,
-        nodes: positions.zip(nodes).map(|(position, kind)| crate::program::Node { position, kind }).collect(),
+        nodes: positions
+            .zip(nodes)
+            .map(|(position, kind)| crate::program::Node { position, kind })
+            .collect(),
         node_names,
         calendar: calendar.unwrap_or_default(),
         queues: queue_names.map(|(_, names)| names).unwrap_or_default(),
         step_budget: header.step_budget,
         max_ivr_time: Duration::from_secs(u64::from(header.max_ivr_secs)),
     };
-    Ok(CompileOutput { program, warnings, sources: read.paths })
+    Ok(CompileOutput {
+        program,
+        warnings,
+        sources: read.paths,
+    })
 }
 
 /// The files read so far: names for ordering diagnostics, paths to watch,
@@ -307,7 +415,10 @@ impl FilesRead {
     ) -> Option<SourceText> {
         match load(&written.value) {
             Err(reason) => {
-                d.push(source.error(written.span.clone(), format!("cannot read {what} file `{}`: {reason}", written.value)));
+                d.push(source.error(
+                    written.span.clone(),
+                    format!("cannot read {what} file `{}`: {reason}", written.value),
+                ));
                 None
             }
             Ok((file, path)) => {
@@ -323,7 +434,11 @@ impl FilesRead {
 /// Reached only if a missing part was not reported: a compiler bug, told as
 /// an error rather than a panic.
 fn unreachable_error(d: &mut Vec<Diagnostic>) {
-    d.push(Diagnostic::error("", Position::default(), "internal error: incomplete dialplan was not reported"));
+    d.push(Diagnostic::error(
+        "",
+        Position::default(),
+        "internal error: incomplete dialplan was not reported",
+    ));
 }
 
 /// A required top-level table: `[dialplan]` or `[nodes...]`.
@@ -340,37 +455,64 @@ fn top_table<'t, 'i>(
     match value.get_ref() {
         DeValue::Table(t) => Some((t, name.span())),
         other => {
-            d.push(source.error(value.span(), format!("`{key}` must be a table, found {}", fields::kind_name(other))));
+            d.push(source.error(
+                value.span(),
+                format!(
+                    "`{key}` must be a table, found {}",
+                    fields::kind_name(other)
+                ),
+            ));
             None
         }
     }
 }
 
-fn header(source: &Source<'_>, table: &DeTable<'_>, span: std::ops::Range<usize>, d: &mut Vec<Diagnostic>) -> Header {
+fn header(
+    source: &Source<'_>,
+    table: &DeTable<'_>,
+    span: std::ops::Range<usize>,
+    d: &mut Vec<Diagnostic>,
+) -> Header {
     let mut f = Fields::new(source, table, "`[dialplan]`".to_owned(), span);
-    let name = f.required_string(d, "name").map(|n| n.value).unwrap_or_default();
+    let name = f
+        .required_string(d, "name")
+        .map(|n| n.value)
+        .unwrap_or_default();
     let version = f.string(d, "version");
     if let Some(v) = &version
         && v.value.trim().is_empty()
     {
-        d.push(source.error(v.span.clone(), "`version` in `[dialplan]` must not be empty"));
+        d.push(source.error(
+            v.span.clone(),
+            "`version` in `[dialplan]` must not be empty",
+        ));
     }
     let mut languages: Vec<Located<String>> = Vec::new();
     if let Some(value) = f.required(d, "languages") {
         match value.get_ref() {
             DeValue::Array(items) if items.is_empty() => {
-                d.push(source.error(value.span(), "`languages` in `[dialplan]` must not be empty"));
+                d.push(source.error(
+                    value.span(),
+                    "`languages` in `[dialplan]` must not be empty",
+                ));
             }
             DeValue::Array(items) => {
                 for item in items.iter() {
-                    let Some(code) = f.string_value(d, "languages", item) else { continue };
-                    if !(2..=3).contains(&code.value.len()) || !code.value.chars().all(|c| c.is_ascii_lowercase()) {
+                    let Some(code) = f.string_value(d, "languages", item) else {
+                        continue;
+                    };
+                    if !(2..=3).contains(&code.value.len())
+                        || !code.value.chars().all(|c| c.is_ascii_lowercase())
+                    {
                         d.push(source.error(
                             code.span.clone(),
                             format!("invalid language code `{}`: codes are two or three lowercase letters", code.value),
                         ));
                     } else if languages.iter().any(|l| l.value == code.value) {
-                        d.push(source.error(code.span.clone(), format!("language `{}` is listed twice", code.value)));
+                        d.push(source.error(
+                            code.span.clone(),
+                            format!("language `{}` is listed twice", code.value),
+                        ));
                     } else {
                         languages.push(code);
                     }
@@ -394,15 +536,19 @@ fn header(source: &Source<'_>, table: &DeTable<'_>, span: std::ops::Range<usize>
 }
 
 fn is_node_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
 }
 
-fn say_kind_plural(kind: SayKind) -> &'static str {
+/// "numbers" / "a number", as messages name a spoken kind.
+fn say_kind_words(kind: SayKind) -> (&'static str, &'static str) {
     match kind {
-        SayKind::Number => "numbers",
-        SayKind::Digits => "digits",
-        SayKind::Duration => "durations",
-        SayKind::Time => "times",
+        SayKind::Number => ("numbers", "a number"),
+        SayKind::Digits => ("digits", "digits"),
+        SayKind::Duration => ("durations", "a duration in seconds"),
+        SayKind::Time => ("times", "a time (HH:MM)"),
     }
 }
 
@@ -426,7 +572,10 @@ fn check_prompts(
         }
         for language in languages {
             if !catalog.contains(&language.value, &used.value) {
-                let message = format!("prompt `{}` is missing in language `{}`", used.value, language.value);
+                let message = format!(
+                    "prompt `{}` is missing in language `{}`",
+                    used.value, language.value
+                );
                 d.push(source.error(used.span.clone(), message));
             }
         }
@@ -434,8 +583,9 @@ fn check_prompts(
     let mut says: Vec<&nodes::SayUse> = say_uses.iter().collect();
     says.sort_by_key(|u| u.span.start);
     let mut kinds_seen = Vec::new();
+    let mut pieces_seen = BTreeSet::new();
     for used in says {
-        let plural = say_kind_plural(used.kind);
+        let (plural, singular) = say_kind_words(used.kind);
         if !kinds_seen.contains(&used.kind) {
             kinds_seen.push(used.kind);
             for language in languages {
@@ -445,7 +595,13 @@ fn check_prompts(
                         format!("cannot say {plural} in language `{}`: {e}", language.value),
                     )),
                     Ok(pieces) => {
-                        for piece in pieces.iter().filter(|p| !catalog.contains(&language.value, p)) {
+                        for piece in pieces {
+                            if catalog.contains(&language.value, &piece)
+                                || seen.contains(piece.as_str())
+                                || !pieces_seen.insert((language.value.clone(), piece.clone()))
+                            {
+                                continue;
+                            }
                             let message = format!(
                                 "prompt `{piece}` (a piece to say {plural}) is missing in language `{}`",
                                 language.value
@@ -457,13 +613,17 @@ fn check_prompts(
             }
         }
         if let Some(value) = &used.constant {
-            let mut reported = BTreeSet::new();
-            for language in languages {
-                if let Err(e @ say::SayError::InvalidValue { .. }) = say::say(&language.value, used.kind, value)
-                    && reported.insert(e.to_string())
-                {
-                    d.push(source.error(used.span.clone(), format!("cannot say `{value}` as {plural}: {e}")));
-                }
+            let invalid = languages.iter().any(|language| {
+                matches!(
+                    say::say(&language.value, used.kind, value),
+                    Err(say::SayError::InvalidValue { .. })
+                )
+            });
+            if invalid {
+                d.push(source.error(
+                    used.value_span.clone(),
+                    format!("`{value}` cannot be said as {singular}"),
+                ));
             }
         }
     }

@@ -28,8 +28,8 @@ pub(super) const UNRESOLVED: NodeId = NodeId(u32::MAX);
 
 /// The node types, as written after `type =`.
 pub(super) const NODE_TYPES: &[&str] = &[
-    "play", "menu", "collect", "language", "when", "queue", "callback", "record", "survey", "transfer", "goto",
-    "sub", "return", "set", "say", "hangup",
+    "play", "menu", "collect", "language", "when", "queue", "callback", "record", "survey",
+    "transfer", "goto", "sub", "return", "set", "say", "hangup",
 ];
 
 /// The calendar as far as nodes care.
@@ -52,6 +52,7 @@ pub(super) enum QueuesState<'a> {
 pub(super) struct SayUse {
     pub kind: SayKind,
     pub span: Range<usize>,
+    pub value_span: Range<usize>,
     /// The value when it has no variables (checked to be sayable).
     pub constant: Option<String>,
 }
@@ -101,8 +102,19 @@ impl<'a> Context<'a> {
         Some(self.resolve(&name))
     }
 
-    fn seconds(&mut self, f: &mut Fields<'_, '_, '_>, key: &'static str, min: u32, default: u32) -> Duration {
-        Duration::from_secs(u64::from(f.u32_or(&mut self.diagnostics, key, min, default)))
+    fn seconds(
+        &mut self,
+        f: &mut Fields<'_, '_, '_>,
+        key: &'static str,
+        min: u32,
+        default: u32,
+    ) -> Duration {
+        Duration::from_secs(u64::from(f.u32_or(
+            &mut self.diagnostics,
+            key,
+            min,
+            default,
+        )))
     }
 
     /// A keypad key written as a one-character string.
@@ -118,7 +130,10 @@ impl<'a> Context<'a> {
             _ => {
                 self.error(
                     written.span.clone(),
-                    format!("invalid key `{}`: a key is one of 0-9, * or #", written.value),
+                    format!(
+                        "invalid key `{}`: a key is one of 0-9, * or #",
+                        written.value
+                    ),
                 );
                 None
             }
@@ -154,7 +169,10 @@ impl<'a> Context<'a> {
         }
         self.error(
             written.span.clone(),
-            format!("invalid variable name `{}`: names are lowercase letters, digits and `_`", written.value),
+            format!(
+                "invalid variable name `{}`: names are lowercase letters, digits and `_`",
+                written.value
+            ),
         );
         false
     }
@@ -164,7 +182,10 @@ impl<'a> Context<'a> {
         match regex::Regex::new(&written.value) {
             Ok(_) => Some(written.value.clone()),
             Err(e) => {
-                self.error(written.span.clone(), format!("invalid pattern `{}`: {}", written.value, regex_reason(&e)));
+                self.error(
+                    written.span.clone(),
+                    format!("invalid pattern `{}`: {}", written.value, regex_reason(&e)),
+                );
                 None
             }
         }
@@ -183,19 +204,32 @@ impl<'a> Context<'a> {
         self.prompt_list(f, key, value, need)
     }
 
-    fn prompt_list(&mut self, f: &Fields<'_, '_, '_>, key: &str, value: &Value<'_>, need: Need) -> PromptList {
+    fn prompt_list(
+        &mut self,
+        f: &Fields<'_, '_, '_>,
+        key: &str,
+        value: &Value<'_>,
+        need: Need,
+    ) -> PromptList {
         let DeValue::Array(items) = value.get_ref() else {
-            self.diagnostics.push(f.wrong(key, "a list of prompts", value));
+            self.diagnostics
+                .push(f.wrong(key, "a list of prompts", value));
             return Vec::new();
         };
         if items.is_empty() && need == Need::NonEmpty {
-            self.error(value.span(), format!("`{key}` in {} must not be empty", f.what));
+            self.error(
+                value.span(),
+                format!("`{key}` in {} must not be empty", f.what),
+            );
         }
         let mut list = Vec::new();
         for item in items.iter() {
             match item.get_ref() {
                 DeValue::String(id) => {
-                    let id = Located { value: id.to_string(), span: item.span() };
+                    let id = Located {
+                        value: id.to_string(),
+                        span: item.span(),
+                    };
                     if is_prompt_id(&id.value) {
                         self.prompt_uses.push(id.clone());
                         list.push(PromptItem::Prompt(id.value));
@@ -242,27 +276,50 @@ impl<'a> Context<'a> {
             None => {
                 self.error(
                     k.span,
-                    format!("unknown say kind `{}`: expected number, digits, duration or time", k.value),
+                    format!(
+                        "unknown say kind `{}`: expected number, digits, duration or time",
+                        k.value
+                    ),
                 );
                 None
             }
         });
         let value = value.and_then(|v| match v.get_ref() {
-            DeValue::String(s) => Some(Located { value: s.to_string(), span: v.span() }),
-            DeValue::Integer(_) => Some(Located { value: f.source.text[v.span()].to_owned(), span: v.span() }),
+            DeValue::String(s) => Some(Located {
+                value: s.to_string(),
+                span: v.span(),
+            }),
+            DeValue::Integer(_) => Some(Located {
+                value: f.source.text[v.span()].to_owned(),
+                span: v.span(),
+            }),
             _ => {
-                self.diagnostics.push(f.wrong("value", "a string or an integer", v));
+                self.diagnostics
+                    .push(f.wrong("value", "a string or an integer", v));
                 None
             }
         });
         let (kind, value) = (kind?, value?);
-        let template = self.template(&value);
+        let (template, constant) = match parse_template(&value.value) {
+            Ok(t) => {
+                let constant = constant_text(&t);
+                (t, constant)
+            }
+            Err(e) => {
+                self.template_error(value.span.clone(), &e);
+                (Template { parts: Vec::new() }, None)
+            }
+        };
         self.say_uses.push(SayUse {
             kind,
             span: kind_span.unwrap_or(value.span.clone()),
-            constant: constant_text(&template).map(|_| value.value.clone()),
+            value_span: value.span,
+            constant,
         });
-        Some(PromptItem::Say { kind, value: template })
+        Some(PromptItem::Say {
+            kind,
+            value: template,
+        })
     }
 
     /// `retries`, `no_input`, `invalid` and `default` of a menu, collect or
@@ -277,8 +334,17 @@ impl<'a> Context<'a> {
     }
 
     /// `{ prefix = [...], question = [...], yes = "1", no = "2" }`.
-    fn confirm(&mut self, f: &mut Fields<'_, '_, '_>, key: &'static str, required: bool) -> Option<Confirm> {
-        let value = if required { f.required(&mut self.diagnostics, key) } else { f.get(key) }?;
+    fn confirm(
+        &mut self,
+        f: &mut Fields<'_, '_, '_>,
+        key: &'static str,
+        required: bool,
+    ) -> Option<Confirm> {
+        let value = if required {
+            f.required(&mut self.diagnostics, key)
+        } else {
+            f.get(key)
+        }?;
         let table = f.table_value(&mut self.diagnostics, key, value)?;
         let what = format!("`{key}` of {}", f.what);
         let mut c = Fields::new(f.source, table, what, value.span());
@@ -289,23 +355,48 @@ impl<'a> Context<'a> {
             no_key: self.key_or(&mut c, "no", '2'),
         };
         if confirm.yes_key == confirm.no_key {
-            self.error(value.span(), format!("`yes` and `no` of {} are the same key `{}`", c.what, confirm.yes_key));
+            self.error(
+                value.span(),
+                format!(
+                    "`yes` and `no` of {} are the same key `{}`",
+                    c.what, confirm.yes_key
+                ),
+            );
         }
         c.finish(&mut self.diagnostics);
         Some(confirm)
     }
 
     /// A table of variable names to templates (`set` values, queue skills).
-    fn assignments(&mut self, f: &mut Fields<'_, '_, '_>, key: &'static str, required: bool) -> Vec<(String, Template)> {
-        let value = if required { f.required(&mut self.diagnostics, key) } else { f.get(key) };
-        let Some(value) = value else { return Vec::new() };
-        let Some(table) = f.table_value(&mut self.diagnostics, key, value) else { return Vec::new() };
+    fn assignments(
+        &mut self,
+        f: &mut Fields<'_, '_, '_>,
+        key: &'static str,
+        required: bool,
+    ) -> Vec<(String, Template)> {
+        let value = if required {
+            f.required(&mut self.diagnostics, key)
+        } else {
+            f.get(key)
+        };
+        let Some(value) = value else {
+            return Vec::new();
+        };
+        let Some(table) = f.table_value(&mut self.diagnostics, key, value) else {
+            return Vec::new();
+        };
         if required && table.is_empty() {
-            self.error(value.span(), format!("`{key}` in {} must not be empty", f.what));
+            self.error(
+                value.span(),
+                format!("`{key}` in {} must not be empty", f.what),
+            );
         }
         let mut list = Vec::new();
         for (name, value) in entries_in_order(table) {
-            let name = Located { value: name.get_ref().to_string(), span: name.span() };
+            let name = Located {
+                value: name.get_ref().to_string(),
+                span: name.span(),
+            };
             let text = f.string_value(&mut self.diagnostics, &name.value, value);
             if self.variable_name(&name)
                 && let Some(text) = text
@@ -323,12 +414,19 @@ impl<'a> Context<'a> {
         match &self.queues {
             QueuesState::Loaded { names, .. } if names.contains(&name.value) => {}
             QueuesState::Loaded { file, names } => {
-                let known = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
+                let known = if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                };
                 let message = format!("unknown queue `{}` (queues in {file}: {known})", name.value);
                 self.error(name.span.clone(), message);
             }
             QueuesState::NotNamed => {
-                let message = format!("unknown queue `{}`: `[dialplan]` names no `queues` file", name.value);
+                let message = format!(
+                    "unknown queue `{}`: `[dialplan]` names no `queues` file",
+                    name.value
+                );
                 self.error(name.span.clone(), message);
             }
             QueuesState::Broken => {}
@@ -344,12 +442,18 @@ impl<'a> Context<'a> {
             CalendarState::Loaded(calendar) => match calendar.schedule(&name.value) {
                 Some(id) => id,
                 None => {
-                    self.error(name.span.clone(), format!("unknown schedule `{}`", name.value));
+                    self.error(
+                        name.span.clone(),
+                        format!("unknown schedule `{}`", name.value),
+                    );
                     ScheduleId(u32::MAX)
                 }
             },
             CalendarState::NotNamed => {
-                let message = format!("unknown schedule `{}`: `[dialplan]` names no `calendar` file", name.value);
+                let message = format!(
+                    "unknown schedule `{}`: `[dialplan]` names no `calendar` file",
+                    name.value
+                );
                 self.error(name.span.clone(), message);
                 ScheduleId(u32::MAX)
             }
@@ -377,7 +481,10 @@ pub(super) fn say_kind(name: &str) -> Option<SayKind> {
 
 /// Prompt ids name files: lowercase letters, digits, `-` and `_`.
 fn is_prompt_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
 }
 
 /// The one-line reason of a regex error (its display spans several lines).
@@ -385,7 +492,10 @@ fn regex_reason(error: &regex::Error) -> String {
     let text = error.to_string();
     text.lines()
         .find_map(|line| line.strip_prefix("error: "))
-        .map_or_else(|| text.lines().last().unwrap_or("invalid").trim().to_owned(), str::to_owned)
+        .map_or_else(
+            || text.lines().last().unwrap_or("invalid").trim().to_owned(),
+            str::to_owned,
+        )
 }
 
 /// Compiles one node table; `None` when its type is missing or unknown
@@ -402,7 +512,11 @@ pub(super) fn compile_node(
     if !NODE_TYPES.contains(&node_type.value.as_str()) {
         cx.error(
             node_type.span,
-            format!("unknown node type `{}`: expected one of {}", node_type.value, NODE_TYPES.join(", ")),
+            format!(
+                "unknown node type `{}`: expected one of {}",
+                node_type.value,
+                NODE_TYPES.join(", ")
+            ),
         );
         return None;
     }
@@ -431,10 +545,17 @@ pub(super) fn compile_node(
                 let known: Vec<_> = cx.languages.iter().map(|l| l.value.as_str()).collect();
                 cx.error(
                     l.span.clone(),
-                    format!("unknown language `{}`: the dialplan's languages are {}", l.value, known.join(", ")),
+                    format!(
+                        "unknown language `{}`: the dialplan's languages are {}",
+                        l.value,
+                        known.join(", ")
+                    ),
                 );
             }
-            NodeKind::Language { language: language.map(|l| l.value).unwrap_or_default(), next: cx.target(&mut f, "next") }
+            NodeKind::Language {
+                language: language.map(|l| l.value).unwrap_or_default(),
+                next: cx.target(&mut f, "next"),
+            }
         }
         "when" => NodeKind::When {
             schedule: cx.schedule(&mut f),
@@ -446,14 +567,21 @@ pub(super) fn compile_node(
             let prompt = cx.prompts(&mut f, "prompt", Need::NonEmpty);
             let queue = cx.queue(&mut f);
             let use_caller_key = cx.key_or(&mut f, "use_caller_key", '1');
-            let pattern = f.required_string(&mut cx.diagnostics, "pattern").and_then(|p| cx.pattern(&p));
+            let pattern = f
+                .required_string(&mut cx.diagnostics, "pattern")
+                .and_then(|p| cx.pattern(&p));
             let confirm = cx.confirm(&mut f, "confirm", true);
             NodeKind::Callback {
                 prompt,
                 queue,
                 use_caller_key,
                 pattern: pattern.unwrap_or_default(),
-                confirm: confirm.unwrap_or(Confirm { prefix: vec![], question: vec![], yes_key: '1', no_key: '2' }),
+                confirm: confirm.unwrap_or(Confirm {
+                    prefix: vec![],
+                    question: vec![],
+                    yes_key: '1',
+                    no_key: '2',
+                }),
                 retries: cx.retries(&mut f),
                 next: cx.target(&mut f, "next"),
             }
@@ -475,8 +603,15 @@ pub(super) fn compile_node(
                     Some(crate::program::TemplatePart::Variable(_)) => None,
                     None => Some(""),
                 };
-                if literal_start.is_some_and(|s| !(s.starts_with("sip:") || s.starts_with("sips:"))) {
-                    cx.error(t.span.clone(), format!("transfer target `{}` is not a SIP URI (sip: or sips:)", t.value));
+                if literal_start.is_some_and(|s| !(s.starts_with("sip:") || s.starts_with("sips:")))
+                {
+                    cx.error(
+                        t.span.clone(),
+                        format!(
+                            "transfer target `{}` is not a SIP URI (sip: or sips:)",
+                            t.value
+                        ),
+                    );
                 }
             }
             NodeKind::Transfer {
@@ -484,8 +619,13 @@ pub(super) fn compile_node(
                 on_failure: cx.target(&mut f, "on_failure"),
             }
         }
-        "goto" => NodeKind::Goto { target: cx.target(&mut f, "target") },
-        "sub" => NodeKind::Sub { target: cx.target(&mut f, "target"), next: cx.target(&mut f, "next") },
+        "goto" => NodeKind::Goto {
+            target: cx.target(&mut f, "target"),
+        },
+        "sub" => NodeKind::Sub {
+            target: cx.target(&mut f, "target"),
+            next: cx.target(&mut f, "next"),
+        },
         "return" => NodeKind::Return,
         "set" => {
             let assignments = cx.assignments(&mut f, "values", true);
@@ -499,9 +639,14 @@ pub(super) fn compile_node(
                     cx.warnings.push(warning);
                 }
             }
-            NodeKind::Set { assignments, next: cx.target(&mut f, "next") }
+            NodeKind::Set {
+                assignments,
+                next: cx.target(&mut f, "next"),
+            }
         }
-        _ => NodeKind::Hangup { prompts: cx.prompts(&mut f, "prompts", Need::Optional) },
+        _ => NodeKind::Hangup {
+            prompts: cx.prompts(&mut f, "prompts", Need::Optional),
+        },
     };
     f.finish(&mut cx.diagnostics);
     Some(kind)
@@ -514,12 +659,20 @@ fn menu(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>, name: &str) -> NodeKin
         && let Some(table) = f.table_value(&mut cx.diagnostics, "options", value)
     {
         if table.is_empty() {
-            cx.error(value.span(), format!("`options` in {} must not be empty", f.what));
+            cx.error(
+                value.span(),
+                format!("`options` in {} must not be empty", f.what),
+            );
         }
         for (key, target) in entries_in_order(table) {
-            let key = Located { value: key.get_ref().to_string(), span: key.span() };
+            let key = Located {
+                value: key.get_ref().to_string(),
+                span: key.span(),
+            };
             let key_char = cx.keypad_key(&key);
-            let target = f.string_value(&mut cx.diagnostics, &key.value, target).map(|t| cx.resolve(&t));
+            let target = f
+                .string_value(&mut cx.diagnostics, &key.value, target)
+                .map(|t| cx.resolve(&t));
             if let Some(k) = key_char {
                 options.insert(k, target.unwrap_or(UNRESOLVED));
             }
@@ -532,24 +685,44 @@ fn menu(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>, name: &str) -> NodeKin
         && let Some(table) = f.table_value(&mut cx.diagnostics, "set", value)
     {
         for (key, assignment) in entries_in_order(table) {
-            let key = Located { value: key.get_ref().to_string(), span: key.span() };
-            let Some(key_char) = cx.keypad_key(&key) else { continue };
+            let key = Located {
+                value: key.get_ref().to_string(),
+                span: key.span(),
+            };
+            let Some(key_char) = cx.keypad_key(&key) else {
+                continue;
+            };
             if !options.contains_key(&key_char) {
-                cx.error(key.span.clone(), format!("key `{key_char}` in `set` is not an option of menu `{name}`"));
+                cx.error(
+                    key.span.clone(),
+                    format!("key `{key_char}` in `set` is not an option of menu `{name}`"),
+                );
             }
             let what = format!("`set` for key `{key_char}` of menu `{name}`");
-            let Some(inner) = f.table_value(&mut cx.diagnostics, &key.value, assignment) else { continue };
+            let Some(inner) = f.table_value(&mut cx.diagnostics, &key.value, assignment) else {
+                continue;
+            };
             let pairs = entries_in_order(inner);
             if pairs.len() != 1 {
-                cx.error(assignment.span(), format!("{what} must set exactly one variable"));
+                cx.error(
+                    assignment.span(),
+                    format!("{what} must set exactly one variable"),
+                );
                 continue;
             }
             let (variable, value) = pairs[0];
-            let variable = Located { value: variable.get_ref().to_string(), span: variable.span() };
+            let variable = Located {
+                value: variable.get_ref().to_string(),
+                span: variable.span(),
+            };
             let value = match value.get_ref() {
                 DeValue::String(s) => s.to_string(),
                 other => {
-                    let message = format!("the value of `{}` in {what} must be a string, found {}", variable.value, kind_name(other));
+                    let message = format!(
+                        "the value of `{}` in {what} must be a string, found {}",
+                        variable.value,
+                        kind_name(other)
+                    );
                     cx.error(value.span(), message);
                     continue;
                 }
@@ -559,7 +732,13 @@ fn menu(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>, name: &str) -> NodeKin
             }
         }
     }
-    NodeKind::Menu { prompt, options, timeout, retries, sets }
+    NodeKind::Menu {
+        prompt,
+        options,
+        timeout,
+        retries,
+        sets,
+    }
 }
 
 fn collect(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>) -> NodeKind {
@@ -578,11 +757,16 @@ fn collect(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>) -> NodeKind {
     {
         cx.error(
             min.span.clone(),
-            format!("`min_digits` ({}) is greater than `max_digits` ({}) in {}", min.value, max.value, f.what),
+            format!(
+                "`min_digits` ({}) is greater than `max_digits` ({}) in {}",
+                min.value, max.value, f.what
+            ),
         );
     }
     let terminator = cx.optional_key(f, "terminator");
-    let pattern = f.string(&mut cx.diagnostics, "pattern").and_then(|p| cx.pattern(&p));
+    let pattern = f
+        .string(&mut cx.diagnostics, "pattern")
+        .and_then(|p| cx.pattern(&p));
     NodeKind::Collect {
         prompt,
         variable: variable.map(|v| v.value).unwrap_or_default(),
@@ -620,12 +804,17 @@ fn survey(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>) -> NodeKind {
     if let Some(value) = f.required(&mut cx.diagnostics, "questions") {
         match value.get_ref() {
             DeValue::Array(items) if items.is_empty() => {
-                cx.error(value.span(), format!("`questions` in {} must not be empty", f.what));
+                cx.error(
+                    value.span(),
+                    format!("`questions` in {} must not be empty", f.what),
+                );
             }
             DeValue::Array(items) => {
                 let mut seen = BTreeSet::new();
                 for item in items.iter() {
-                    let Some(table) = f.table_value(&mut cx.diagnostics, "questions", item) else { continue };
+                    let Some(table) = f.table_value(&mut cx.diagnostics, "questions", item) else {
+                        continue;
+                    };
                     let what = format!("a question of {}", f.what);
                     let mut q = Fields::new(f.source, table, what, item.span());
                     let id = q.required_string(&mut cx.diagnostics, "id");
@@ -633,14 +822,23 @@ fn survey(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>) -> NodeKind {
                     q.finish(&mut cx.diagnostics);
                     if let Some(id) = id {
                         if !seen.insert(id.value.clone()) {
-                            cx.error(id.span, format!("question `{}` is asked twice in {}", id.value, f.what));
+                            cx.error(
+                                id.span,
+                                format!("question `{}` is asked twice in {}", id.value, f.what),
+                            );
                         } else {
-                            questions.push(SurveyQuestion { id: id.value, prompt });
+                            questions.push(SurveyQuestion {
+                                id: id.value,
+                                prompt,
+                            });
                         }
                     }
                 }
             }
-            _ => cx.diagnostics.push(f.wrong("questions", "a list of { id, prompt } tables", value)),
+            _ => {
+                cx.diagnostics
+                    .push(f.wrong("questions", "a list of { id, prompt } tables", value))
+            }
         }
     }
     NodeKind::Survey {

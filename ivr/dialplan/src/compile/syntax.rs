@@ -38,6 +38,11 @@ pub(super) fn parse_document<'i>(
         }
     }
     diagnostics.sort_by_key(|d| d.position);
+    // After a syntax error the parser's recovery often reports the rest of
+    // the line again in other words: keep the first error of each line.
+    if broken {
+        diagnostics.dedup_by_key(|d| d.position.line);
+    }
     (if broken { None } else { Some(document) }, diagnostics)
 }
 
@@ -53,7 +58,10 @@ fn generic_duplicate(path: &[String], key: &str) -> String {
 fn unquote(written: &str) -> String {
     let trimmed = written.trim();
     for quote in ["\"", "'"] {
-        if let Some(inner) = trimmed.strip_prefix(quote).and_then(|s| s.strip_suffix(quote)) {
+        if let Some(inner) = trimmed
+            .strip_prefix(quote)
+            .and_then(|s| s.strip_suffix(quote))
+        {
             return inner.to_owned();
         }
     }
@@ -63,7 +71,11 @@ fn unquote(written: &str) -> String {
 /// The path of the table a key written twice at `offset` belongs to: of the
 /// tables that hold `key`, the one that starts last before `offset`.
 fn table_holding(root: &DeTable<'_>, offset: usize, key: &str) -> Vec<String> {
-    let mut best: Option<(usize, Vec<String>)> = if root.contains_key(key) { Some((0, vec![])) } else { None };
+    let mut best: Option<(usize, Vec<String>)> = if root.contains_key(key) {
+        Some((0, vec![]))
+    } else {
+        None
+    };
     let mut stack: Vec<(Vec<String>, &DeTable<'_>)> = vec![(vec![], root)];
     while let Some((path, table)) = stack.pop() {
         for (name, value) in table.iter() {
@@ -71,7 +83,10 @@ fn table_holding(root: &DeTable<'_>, offset: usize, key: &str) -> Vec<String> {
                 let mut inner_path = path.clone();
                 inner_path.push(name.get_ref().to_string());
                 let start = value.span().start.min(name.span().start);
-                if inner.contains_key(key) && start <= offset && best.as_ref().is_none_or(|(s, _)| start >= *s) {
+                if inner.contains_key(key)
+                    && start <= offset
+                    && best.as_ref().is_none_or(|(s, _)| start >= *s)
+                {
                     best = Some((start, inner_path.clone()));
                 }
                 stack.push((inner_path, inner));
@@ -86,23 +101,42 @@ mod tests {
     use super::*;
 
     fn diagnostics(text: &str) -> (bool, Vec<String>) {
-        let source = Source { file: "f.toml", text };
+        let source = Source {
+            file: "f.toml",
+            text,
+        };
         let (document, d) = parse_document(&source, |path, key| {
-            (path.len() == 3 && path[2] == "options").then(|| format!("key `{key}` is used twice in menu `{}`", path[1]))
+            (path.len() == 3 && path[2] == "options")
+                .then(|| format!("key `{key}` is used twice in menu `{}`", path[1]))
         });
-        (document.is_some(), d.into_iter().map(|d| d.to_string()).collect())
+        (
+            document.is_some(),
+            d.into_iter().map(|d| d.to_string()).collect(),
+        )
     }
 
     #[test]
     fn a_key_twice_in_an_inline_table_is_named_with_its_table() {
         let text = "[nodes.main]\noptions = { \"1\" = \"a\", \"1\" = \"b\" }\n";
-        assert_eq!(diagnostics(text), (true, vec!["f.toml:2:24: error: key `1` is used twice in menu `main`".to_owned()]));
+        assert_eq!(
+            diagnostics(text),
+            (
+                true,
+                vec!["f.toml:2:24: error: key `1` is used twice in menu `main`".to_owned()]
+            )
+        );
     }
 
     #[test]
     fn a_key_twice_in_a_standard_table_is_named_with_its_table() {
         let text = "[nodes.main]\ntype = \"menu\"\n[nodes.main.options]\n1 = \"a\"\n2 = \"b\"\n1 = \"c\"\n[nodes.b]\n1 = 2\n";
-        assert_eq!(diagnostics(text), (true, vec!["f.toml:6:1: error: key `1` is used twice in menu `main`".to_owned()]));
+        assert_eq!(
+            diagnostics(text),
+            (
+                true,
+                vec!["f.toml:6:1: error: key `1` is used twice in menu `main`".to_owned()]
+            )
+        );
     }
 
     #[test]
@@ -124,6 +158,11 @@ mod tests {
     fn syntax_errors_drop_the_document_and_keep_their_position() {
         let (ok, d) = diagnostics("a = \"x\"\nb = \n");
         assert!(!ok);
-        assert_eq!(d, vec!["f.toml:2:5: error: invalid TOML: string values must be quoted, expected literal string"]);
+        assert_eq!(
+            d,
+            vec![
+                "f.toml:2:5: error: invalid TOML: string values must be quoted, expected literal string"
+            ]
+        );
     }
 }

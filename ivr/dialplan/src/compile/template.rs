@@ -11,7 +11,9 @@ use crate::program::{Template, TemplatePart};
 pub enum TemplateError {
     #[error("unclosed `${{` in `{text}`")]
     Unclosed { text: String },
-    #[error("invalid variable name `{name}` in `{text}`: names are lowercase letters, digits and `_`")]
+    #[error(
+        "invalid variable name `{name}` in `{text}`: names are lowercase letters, digits and `_`"
+    )]
     InvalidName { name: String, text: String },
 }
 
@@ -24,11 +26,16 @@ pub fn parse_template(text: &str) -> Result<Template, TemplateError> {
         literal.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(TemplateError::Unclosed { text: text.to_owned() });
+            return Err(TemplateError::Unclosed {
+                text: text.to_owned(),
+            });
         };
         let name = &after[..end];
         if !is_variable_name(name) {
-            return Err(TemplateError::InvalidName { name: name.to_owned(), text: text.to_owned() });
+            return Err(TemplateError::InvalidName {
+                name: name.to_owned(),
+                text: text.to_owned(),
+            });
         }
         if !literal.is_empty() {
             parts.push(TemplatePart::Text(std::mem::take(&mut literal)));
@@ -47,7 +54,8 @@ pub fn parse_template(text: &str) -> Result<Template, TemplateError> {
 /// digits and `_`.
 pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z' | '_')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
 }
 
 /// The template's text when it has no variables.
@@ -76,7 +84,16 @@ mod tests {
     #[test]
     fn variables_and_text_alternate_in_order() {
         let t = parse_template("sip:${queue}@pbx-${language}.example").expect("valid");
-        assert_eq!(t.parts, vec![text("sip:"), var("queue"), text("@pbx-"), var("language"), text(".example")]);
+        assert_eq!(
+            t.parts,
+            vec![
+                text("sip:"),
+                var("queue"),
+                text("@pbx-"),
+                var("language"),
+                text(".example")
+            ]
+        );
     }
 
     #[test]
@@ -89,7 +106,9 @@ mod tests {
     #[test]
     fn an_unclosed_reference_is_an_error() {
         assert_eq!(
-            parse_template("you are ${position").expect_err("unclosed").to_string(),
+            parse_template("you are ${position")
+                .expect_err("unclosed")
+                .to_string(),
             "unclosed `${` in `you are ${position`"
         );
     }
@@ -97,7 +116,9 @@ mod tests {
     #[test]
     fn variable_names_are_checked() {
         assert_eq!(
-            parse_template("${Queue Position}").expect_err("bad").to_string(),
+            parse_template("${Queue Position}")
+                .expect_err("bad")
+                .to_string(),
             "invalid variable name `Queue Position` in `${Queue Position}`: names are lowercase letters, digits and `_`"
         );
         assert!(parse_template("${}").is_err());
@@ -105,7 +126,10 @@ mod tests {
 
     #[test]
     fn only_templates_without_variables_are_constant() {
-        assert_eq!(constant_text(&parse_template("42").expect("valid")), Some("42".to_owned()));
+        assert_eq!(
+            constant_text(&parse_template("42").expect("valid")),
+            Some("42".to_owned())
+        );
         assert_eq!(constant_text(&parse_template("${x}").expect("valid")), None);
     }
 }
