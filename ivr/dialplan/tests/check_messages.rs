@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use ivr_dialplan::compile::{CompileOutput, compile_file};
+use ivr_dialplan::compile::{CompileOutput, compile_file, find_dialplans};
 use ivr_dialplan::program::{NodeKind, PromptItem, SayKind, Template, TemplatePart};
 use ivr_dialplan::prompts_catalog::PromptCatalog;
 use ivr_dialplan::say;
@@ -338,7 +338,7 @@ fn unknown_queues_schedules_and_languages() {
         [
             "tests/fixtures/broken/references.toml:4:26: error: language `es` is listed twice",
             "tests/fixtures/broken/references.toml:11:12: error: unknown language `fr`: the dialplan's languages are ca, es",
-            "tests/fixtures/broken/references.toml:16:12: error: unknown schedule `staffd`",
+            "tests/fixtures/broken/references.toml:16:12: error: unknown schedule `staffd` (schedules in tests/fixtures/broken/../valid/calendar.toml: staffed)",
             "tests/fixtures/broken/references.toml:22:9: error: unknown queue `generl` (queues in tests/fixtures/broken/../valid/queues.toml: general, callbacks)",
             "tests/fixtures/broken/references.toml:23:16: error: invalid key `11`: a key is one of 0-9, * or #",
         ]
@@ -445,4 +445,54 @@ fn the_012_dialplan_compiles_against_the_committed_prompts() {
             panic!("dialplans/012.toml does not compile:\n{}", text.join("\n"));
         }
     }
+}
+
+#[test]
+fn a_directory_check_finds_the_dialplans_and_skips_the_files_beside_them() {
+    let found = find_dialplans(Path::new("tests/fixtures/broken")).expect("fixtures directory");
+    let names: Vec<String> =
+        found.iter().filter_map(|p| p.file_name()?.to_str().map(str::to_owned)).collect();
+    assert_eq!(
+        names,
+        [
+            "calendar.toml", "entries.toml", "loop.toml", "menu.toml", "missing-files.toml", "nodes.toml",
+            "prompts.toml", "references.toml", "syntax.toml",
+        ]
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dialplans");
+    let found = find_dialplans(&root).expect("dialplans directory");
+    assert_eq!(found, [root.join("012.toml")]);
+}
+
+/// The worked example of `docs/dialplans.md` prints what the document says
+/// it prints, against the repository's calendar, queues and prompts.
+#[test]
+fn the_reference_worked_example_prints_what_the_reference_shows() {
+    use ivr_dialplan::compile::{SourceText, Sources, compile_sources};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/dialplans.md")).expect("the reference");
+    let section = doc.split("## A worked example").nth(1).expect("a worked example section");
+    let mut blocks = section.split("```").skip(1).step_by(2);
+    let dialplan = blocks.next().expect("the dialplan block").strip_prefix("toml\n").expect("a toml block");
+    let shown: Vec<&str> = blocks
+        .next()
+        .expect("the output block")
+        .lines()
+        .filter(|l| l.starts_with("dialplans/example.toml:"))
+        .collect();
+
+    let file = |written: &str| {
+        let name = format!("dialplans/{written}");
+        let text = std::fs::read_to_string(root.join(&name)).expect("a repository file");
+        (written.to_owned(), SourceText { name, text })
+    };
+    let sources = Sources {
+        dialplan: SourceText { name: "dialplans/example.toml".to_owned(), text: dialplan.to_owned() },
+        files: BTreeMap::from([file("calendars/catalonia.toml"), file("queues.toml")]),
+    };
+    let prompts = PromptCatalog::from_dir(&root.join("prompts")).expect("prompts directory");
+    let printed: Vec<String> =
+        compile_sources(&sources, &prompts).expect_err("the example is broken").iter().map(ToString::to_string).collect();
+    assert_eq!(printed, shown);
 }

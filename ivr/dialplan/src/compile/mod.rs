@@ -119,6 +119,30 @@ pub fn compile_sources(
     )
 }
 
+/// The dialplans in a directory (not its sub-directories): the `*.toml`
+/// files with a `[dialplan]` table line, in name order, broken ones
+/// included, so that `ivr check dialplans/` skips the calendar, queues and
+/// agents files beside them but never a dialplan.
+pub fn find_dialplans(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") || !path.is_file() {
+            continue;
+        }
+        // A file that cannot be read as text is not a dialplan to skip
+        // silently: keep it, so that compiling it reports why.
+        let is_dialplan = std::fs::read_to_string(&path).map_or(true, |text| {
+            text.lines().any(|line| line.split('#').next().unwrap_or("").trim() == "[dialplan]")
+        });
+        if is_dialplan {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 fn io_reason(error: &std::io::Error) -> String {
     match error.kind() {
         std::io::ErrorKind::NotFound => "file not found".to_owned(),
@@ -203,7 +227,7 @@ fn compile(
         named(|h| &h.calendar).and_then(|w| read.named(load, &source, w, "calendar", &mut d))
     {
         match Calendar::parse(&file.name, &file.text) {
-            Ok(c) => calendar = Some(c),
+            Ok(c) => calendar = Some((file.name, c)),
             Err(errors) => d.extend(errors),
         }
     }
@@ -253,7 +277,7 @@ fn compile(
         ids: &ids,
         languages: header.as_ref().map_or(&no_languages, |h| &h.languages),
         calendar: match (&calendar, calendar_broken) {
-            (Some(c), _) => CalendarState::Loaded(c),
+            (Some((file, calendar)), _) => CalendarState::Loaded { file, calendar },
             (None, true) => CalendarState::Broken,
             (None, false) => CalendarState::NotNamed,
         },
@@ -382,7 +406,7 @@ fn compile(
             .map(|(position, kind)| crate::program::Node { position, kind })
             .collect(),
         node_names,
-        calendar: calendar.unwrap_or_default(),
+        calendar: calendar.map(|(_, c)| c).unwrap_or_default(),
         queues: queue_names.map(|(_, names)| names).unwrap_or_default(),
         step_budget: header.step_budget,
         max_ivr_time: Duration::from_secs(u64::from(header.max_ivr_secs)),

@@ -38,7 +38,7 @@ pub(super) enum CalendarState<'a> {
     NotNamed,
     /// Named but unreadable or invalid (already reported).
     Broken,
-    Loaded(&'a Calendar),
+    Loaded { file: &'a str, calendar: &'a Calendar },
 }
 
 /// The queue names as far as nodes care.
@@ -439,13 +439,13 @@ impl<'a> Context<'a> {
             return ScheduleId(u32::MAX);
         };
         match &self.calendar {
-            CalendarState::Loaded(calendar) => match calendar.schedule(&name.value) {
+            CalendarState::Loaded { file, calendar } => match calendar.schedule(&name.value) {
                 Some(id) => id,
                 None => {
-                    self.error(
-                        name.span.clone(),
-                        format!("unknown schedule `{}`", name.value),
-                    );
+                    let known: Vec<&str> = calendar.schedule_names().collect();
+                    let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+                    let message = format!("unknown schedule `{}` (schedules in {file}: {known})", name.value);
+                    self.error(name.span.clone(), message);
                     ScheduleId(u32::MAX)
                 }
             },
