@@ -41,10 +41,15 @@ impl AnswerOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReaderState {
     /// Nothing pressed yet.
-    AwaitingFirstKey { deadline: Instant },
+    AwaitingFirstKey {
+        deadline: Instant,
+    },
     /// A complete answer that may still be followed by `#`; "1" may also
     /// still become 10.
-    Pending { value: u8, deadline: Instant },
+    Pending {
+        value: u8,
+        deadline: Instant,
+    },
     Done(AnswerOutcome),
 }
 

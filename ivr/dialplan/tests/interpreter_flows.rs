@@ -4,7 +4,7 @@
 
 mod interpreter_support;
 
-use ivr_dialplan::interpreter::{Action, CallContext, Input, InterpreterError, QueueOutcome, Trace, MAX_CALL_DEPTH};
+use ivr_dialplan::interpreter::{Action, CallContext, Input, InterpreterError, MAX_CALL_DEPTH, QueueOutcome, Trace};
 use ivr_dialplan::program::{NodeKind, SurveyQuestion, Template, TemplatePart};
 
 use interpreter_support::*;
@@ -305,7 +305,10 @@ fn a_transfer_expands_its_target_and_a_failure_goes_on() {
 #[test]
 fn a_transfer_that_succeeds_ends_with_the_call_leaving() {
     let program = Plan::new()
-        .node("transfer", |p| NodeKind::Transfer { target: text("sip:112@emergencies.example"), on_failure: p.id("bye") })
+        .node("transfer", |p| NodeKind::Transfer {
+            target: text("sip:112@emergencies.example"),
+            on_failure: p.id("bye"),
+        })
         .node("bye", goodbye)
         .build();
     let mut call = Call::start(program);
@@ -354,9 +357,12 @@ fn set_expands_templates_and_never_traces_what_comes_from_the_callers_number() {
     let program = Plan::new()
         .node("set", |p| NodeKind::Set {
             assignments: vec![
-                ("line".into(), Template {
-                    parts: vec![TemplatePart::Text("line ".into()), TemplatePart::Variable("dialled".into())],
-                }),
+                (
+                    "line".into(),
+                    Template {
+                        parts: vec![TemplatePart::Text("line ".into()), TemplatePart::Variable("dialled".into())],
+                    },
+                ),
                 ("who".into(), var("caller")),
                 ("unknown".into(), var("nothing-by-this-name")),
             ],

@@ -21,10 +21,7 @@ fn goodbye(p: &mut Plan) -> NodeKind {
 
 #[test]
 fn a_prompt_without_barge_in_ignores_keys_and_then_goes_on() {
-    let program = Plan::new()
-        .node("welcome", |p| announce("welcome", p.id("bye")))
-        .node("bye", goodbye)
-        .build();
+    let program = Plan::new().node("welcome", |p| announce("welcome", p.id("bye"))).node("bye", goodbye).build();
     let mut call = Call::start(program);
     assert_eq!(call.started, vec![play(&["ca/welcome"], false)]);
     assert_eq!(call.key('5'), vec![], "no StopPlayback");
@@ -70,10 +67,7 @@ fn a_barge_in_play_is_skipped_when_the_caller_is_already_typing_ahead() {
 
 #[test]
 fn a_finished_playback_nobody_asked_for_changes_nothing() {
-    let program = Plan::new()
-        .node("welcome", |p| announce("welcome", p.id("bye")))
-        .node("bye", goodbye)
-        .build();
+    let program = Plan::new().node("welcome", |p| announce("welcome", p.id("bye"))).node("bye", goodbye).build();
     let mut call = Call::start(program);
     call.played();
     call.played();
@@ -454,6 +448,23 @@ fn a_loop_without_input_ends_the_call_at_the_step_budget() {
     assert!(call.traces.contains(&Trace::StepBudgetExceeded { node: "a".into(), budget: 10 }));
     assert!(call.interpreter.is_finished());
     assert_eq!(call.interpreter.poll_timeout(), None);
+}
+
+#[test]
+fn a_zero_timeout_looping_at_one_instant_is_not_a_wait() {
+    let mut plan = Plan::new().node("spin", |p| NodeKind::Menu {
+        prompt: vec![],
+        options: [('1', p.id("spin"))].into(),
+        timeout: secs(0),
+        retries: retries(0, p.id("spin")),
+        sets: Default::default(),
+    });
+    plan.step_budget = 10;
+    let mut call = Call::start(plan.build());
+    assert_eq!(call.started, vec![]);
+    assert_eq!(call.wait(secs(0)), vec![Action::Hangup]);
+    assert_eq!(call.entered().len(), 10);
+    assert!(call.traces.iter().any(|t| matches!(t, Trace::StepBudgetExceeded { .. })));
 }
 
 #[test]

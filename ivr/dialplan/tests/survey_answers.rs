@@ -37,13 +37,13 @@ fn expected(keys: &str) -> (AnswerOutcome, usize) {
     static PENDING: LazyLock<Regex> = LazyLock::new(|| Regex::new("^([0-9]|10)$").expect("regex"));
     let (complete, pending) = (&*COMPLETE, &*PENDING);
     let value = |s: &str| s.trim_end_matches('#').parse::<u8>().expect("digits");
-    for (i, key) in keys.chars().enumerate() {
-        let prefix = &keys[..=i];
+    for (taken, (at, key)) in keys.char_indices().enumerate() {
+        let prefix = &keys[..at + key.len_utf8()];
         if complete.is_match(prefix) {
-            return (AnswerOutcome::Answered(value(prefix)), i + 1);
+            return (AnswerOutcome::Answered(value(prefix)), taken + 1);
         }
         if !pending.is_match(prefix) {
-            return (AnswerOutcome::Invalid { key }, i + 1);
+            return (AnswerOutcome::Invalid { key }, taken + 1);
         }
     }
     if keys.is_empty() { (AnswerOutcome::NoInput, 0) } else { (AnswerOutcome::Answered(value(keys)), keys.len()) }

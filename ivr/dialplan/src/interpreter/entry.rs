@@ -112,7 +112,9 @@ impl Interpreter {
     /// confirmation key).
     pub(super) fn entry_listen(&mut self, now: Instant) {
         let program = Arc::clone(&self.program);
-        let State::Entry(entry) = &mut self.state else { return };
+        let State::Entry(entry) = &mut self.state else {
+            return;
+        };
         if let Some(spec) = program.nodes.get(entry.node.0 as usize).and_then(|n| Spec::of(&n.kind)) {
             entry.deadline = Some(now + spec.first);
         }
@@ -120,7 +122,9 @@ impl Interpreter {
 
     pub(super) fn entry_key(&mut self, now: Instant, key: char) -> Flow {
         let program = Arc::clone(&self.program);
-        let State::Entry(entry) = &mut self.state else { return Flow::Wait };
+        let State::Entry(entry) = &mut self.state else {
+            return Flow::Wait;
+        };
         let Some(spec) = program.nodes.get(entry.node.0 as usize).and_then(|n| Spec::of(&n.kind)) else {
             return Flow::Wait;
         };
@@ -159,7 +163,9 @@ impl Interpreter {
         if !key.is_ascii_digit() {
             return self.retry(now, node, attempts, Failure::Invalid);
         }
-        let State::Entry(entry) = &mut self.state else { return Flow::Wait };
+        let State::Entry(entry) = &mut self.state else {
+            return Flow::Wait;
+        };
         entry.digits.push(key);
         if entry.digits.len() >= spec.max as usize {
             return self.complete(now, &spec);
@@ -170,7 +176,9 @@ impl Interpreter {
 
     pub(super) fn entry_timeout(&mut self, now: Instant) -> Flow {
         let program = Arc::clone(&self.program);
-        let State::Entry(entry) = &self.state else { return Flow::Wait };
+        let State::Entry(entry) = &self.state else {
+            return Flow::Wait;
+        };
         if entry.deadline.is_none_or(|deadline| now < deadline) {
             return Flow::Wait;
         }
@@ -186,14 +194,19 @@ impl Interpreter {
 
     /// The entry is complete: check it, then confirm or accept it.
     fn complete(&mut self, now: Instant, spec: &Spec<'_>) -> Flow {
-        let State::Entry(entry) = &self.state else { return Flow::Wait };
+        let State::Entry(entry) = &self.state else {
+            return Flow::Wait;
+        };
         let (node, attempts, digits) = (entry.node, entry.attempts, entry.digits.clone());
         let long_enough = digits.len() >= spec.min as usize && digits.len() <= spec.max as usize;
         if !long_enough || !self.matches(spec.pattern, &digits) {
             return self.retry(now, node, attempts, Failure::Invalid);
         }
-        let Some(confirm) = spec.confirm else { return self.accept(spec, digits) };
-        let said = PromptItem::Say { kind: SayKind::Digits, value: Template { parts: vec![TemplatePart::Text(digits)] } };
+        let Some(confirm) = spec.confirm else {
+            return self.accept(spec, digits);
+        };
+        let said =
+            PromptItem::Say { kind: SayKind::Digits, value: Template { parts: vec![TemplatePart::Text(digits)] } };
         let prompts: Vec<PromptItem> =
             confirm.prefix.iter().cloned().chain([said]).chain(confirm.question.iter().cloned()).collect();
         if let State::Entry(entry) = &mut self.state {

@@ -65,7 +65,13 @@ pub enum Action {
     /// Stop the playing prompts; answer with `PlaybackFinished`.
     StopPlayback,
     /// Hand the call to the ACD; answer with a `QueueOutcome`.
-    Enqueue { queue: String, skills: Vec<(String, String)>, priority: i32, max_wait: Duration, callback_key: Option<char> },
+    Enqueue {
+        queue: String,
+        skills: Vec<(String, String)>,
+        priority: i32,
+        max_wait: Duration,
+        callback_key: Option<char>,
+    },
     /// Register a callback to `number` with `queue` (personal data).
     RegisterCallback { queue: String, number: String },
     /// Record a message; answer with `RecordingFinished`.
@@ -85,24 +91,53 @@ pub enum Action {
 /// A fact for the call record. Node names, never node ids.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trace {
-    NodeEntered { node: String },
+    NodeEntered {
+        node: String,
+    },
     /// A key taken by a node; for sensitive entries and callback numbers the
     /// key is always '*' (one per key pressed).
-    KeyPressed { node: String, key: char },
-    LanguageChanged { language: String },
+    KeyPressed {
+        node: String,
+        key: char,
+    },
+    LanguageChanged {
+        language: String,
+    },
     /// Not emitted for sensitive variables (sensitive entries, `caller`, and
     /// anything set from them).
-    VariableSet { name: String, value: String },
+    VariableSet {
+        name: String,
+        value: String,
+    },
     /// A menu or entry ran out of retries and went to its default.
-    RetriesExhausted { node: String },
-    TransferFailed { node: String, status: u16 },
-    MessageRecorded { node: String, length: Duration },
+    RetriesExhausted {
+        node: String,
+    },
+    TransferFailed {
+        node: String,
+        status: u16,
+    },
+    MessageRecorded {
+        node: String,
+        length: Duration,
+    },
     /// The program ran this many steps without waiting: ended.
-    StepBudgetExceeded { node: String, budget: u32 },
+    StepBudgetExceeded {
+        node: String,
+        budget: u32,
+    },
     /// The call spent its maximum time in the IVR: ended.
-    MaxIvrTimeExceeded { node: String, limit: Duration },
-    CallerHungUp { node: String },
-    Error { node: String, error: InterpreterError },
+    MaxIvrTimeExceeded {
+        node: String,
+        limit: Duration,
+    },
+    CallerHungUp {
+        node: String,
+    },
+    Error {
+        node: String,
+        error: InterpreterError,
+    },
 }
 
 /// Something that went wrong while running a program. Most end the call;

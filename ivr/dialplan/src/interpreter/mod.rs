@@ -26,8 +26,11 @@
 //! prompt forgets earlier type-ahead: the caller must hear it.
 //!
 //! Invariants: the steps (nodes entered) between two waits never exceed
-//! `program.step_budget`; time in the IVR (not queued or with an operator)
-//! never exceeds `program.max_ivr_time`.
+//! `program.step_budget`; a wait is an input from the shell or time
+//! passing, so a timeout that fires at the instant the last steps ran (a
+//! zero timeout with no prompt, looping) does not renew the budget. Time
+//! in the IVR (not queued or with an operator) never exceeds
+//! `program.max_ivr_time`.
 
 mod entry;
 mod events;
@@ -81,16 +84,37 @@ enum State {
     /// Running nodes; nothing awaited yet.
     Running,
     /// Prompts that do nothing but play (play, hangup, survey thanks).
-    Playing { after: After },
+    Playing {
+        after: After,
+    },
     /// `deadline` is `None` while the prompt plays.
-    Menu { node: NodeId, attempts: u32, deadline: Option<Instant> },
+    Menu {
+        node: NodeId,
+        attempts: u32,
+        deadline: Option<Instant>,
+    },
     Entry(Entry),
-    Queued { node: NodeId },
-    WithOperator { node: NodeId },
-    Record { node: NodeId, recording: bool, stop_sent: bool },
+    Queued {
+        node: NodeId,
+    },
+    WithOperator {
+        node: NodeId,
+    },
+    Record {
+        node: NodeId,
+        recording: bool,
+        stop_sent: bool,
+    },
     /// `reader` is `None` while the question plays.
-    Survey { node: NodeId, question: usize, asked_again: bool, reader: Option<AnswerReader> },
-    Transferring { node: NodeId },
+    Survey {
+        node: NodeId,
+        question: usize,
+        asked_again: bool,
+        reader: Option<AnswerReader>,
+    },
+    Transferring {
+        node: NodeId,
+    },
     Finished,
 }
 
@@ -119,6 +143,25 @@ impl IvrClock {
     }
 }
 
+/// What a call waits for between inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitingFor {
+    /// The end of the prompts it sent (`PlaybackFinished`).
+    Playback,
+    /// Keys, with a deadline (`poll_timeout`).
+    Keys,
+    /// A queue outcome from the ACD.
+    Queue,
+    /// The operator to hang up.
+    Operator,
+    /// The end of the recording.
+    Recording,
+    /// The transfer to fail, or the call to leave.
+    Transfer,
+    /// Nothing: the call has ended.
+    Nothing,
+}
+
 /// Why an entry or menu attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
@@ -142,6 +185,8 @@ pub struct Interpreter {
     call_stack: Vec<NodeId>,
     actions: VecDeque<Action>,
     steps: u32,
+    /// When `steps` last started from zero.
+    budget_since: Instant,
     wallclock: jiff::Timestamp,
     ivr: IvrClock,
     patterns: HashMap<String, Regex>,
@@ -172,6 +217,7 @@ impl Interpreter {
             call_stack: Vec::new(),
             actions: VecDeque::new(),
             steps: 0,
+            budget_since: now,
             wallclock,
             patterns: HashMap::new(),
         };
@@ -184,7 +230,7 @@ impl Interpreter {
             return;
         }
         self.wallclock = wallclock;
-        self.steps = 0;
+        self.renew_budget(now);
         if input == Input::HungUp {
             self.trace(Trace::CallerHungUp { node: self.name(self.current) });
             // Nothing but traces after a hang-up, even if undrained.
@@ -214,7 +260,9 @@ impl Interpreter {
             return;
         }
         self.wallclock = wallclock;
-        self.steps = 0;
+        if now > self.budget_since {
+            self.renew_budget(now);
+        }
         if self.ivr_time_over(now) {
             return;
         }
@@ -260,6 +308,29 @@ impl Interpreter {
         &self.program
     }
 
+    /// What the call is waiting for now (for the console's live view and
+    /// for checks that a call never stalls).
+    pub fn waiting_for(&self) -> WaitingFor {
+        if self.playback.is_some() {
+            return WaitingFor::Playback;
+        }
+        match &self.state {
+            State::Finished => WaitingFor::Nothing,
+            State::Menu { .. } | State::Entry(_) | State::Survey { .. } if self.listening() => WaitingFor::Keys,
+            State::Queued { .. } => WaitingFor::Queue,
+            State::WithOperator { .. } => WaitingFor::Operator,
+            State::Record { recording: true, .. } => WaitingFor::Recording,
+            State::Transferring { .. } => WaitingFor::Transfer,
+            // Between inputs these never wait without a prompt playing.
+            State::Running
+            | State::Playing { .. }
+            | State::Menu { .. }
+            | State::Entry(_)
+            | State::Survey { .. }
+            | State::Record { .. } => WaitingFor::Nothing,
+        }
+    }
+
     /// Runs nodes until one waits, feeding type-ahead keys to nodes that
     /// listen, within the step budget.
     fn proceed(&mut self, now: Instant, mut flow: Flow) {
@@ -282,13 +353,20 @@ impl Interpreter {
                     if self.playback.is_some() || !self.listening() {
                         return;
                     }
-                    let Some(key) = self.type_ahead.pop_front() else { return };
+                    let Some(key) = self.type_ahead.pop_front() else {
+                        return;
+                    };
                     // A kept key is input: the budget counts from it.
-                    self.steps = 0;
+                    self.renew_budget(now);
                     flow = self.on_key(now, key);
                 }
             }
         }
+    }
+
+    fn renew_budget(&mut self, now: Instant) {
+        self.steps = 0;
+        self.budget_since = now;
     }
 
     fn listening(&self) -> bool {
@@ -332,7 +410,8 @@ impl Interpreter {
             }
             NodeKind::Queue { queue, skills, priority, max_wait, callback_key, .. } => {
                 self.type_ahead.clear();
-                let skills = skills.iter().map(|(name, value)| (name.clone(), self.variables.expand(value).0)).collect();
+                let skills =
+                    skills.iter().map(|(name, value)| (name.clone(), self.variables.expand(value).0)).collect();
                 self.actions.push_back(Action::Enqueue {
                     queue: queue.clone(),
                     skills,

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Action, After, AnswerOutcome, AnswerReader, Failure, Flow, Interpreter, Playback, QueueOutcome, State, Trace};
+use super::{
+    Action, After, AnswerOutcome, AnswerReader, Failure, Flow, Interpreter, Playback, QueueOutcome, State, Trace,
+};
 use super::{InterpreterError, MAX_TYPE_AHEAD};
 use crate::program::{NodeId, NodeKind, PromptItem};
 
@@ -140,9 +142,9 @@ impl Interpreter {
     pub(super) fn retry(&mut self, now: Instant, node: NodeId, attempts: u32, failure: Failure) -> Flow {
         let program = Arc::clone(&self.program);
         let retries = match program.nodes.get(node.0 as usize).map(|n| &n.kind) {
-            Some(NodeKind::Menu { retries, .. } | NodeKind::Collect { retries, .. } | NodeKind::Callback { retries, .. }) => {
-                retries
-            }
+            Some(
+                NodeKind::Menu { retries, .. } | NodeKind::Collect { retries, .. } | NodeKind::Callback { retries, .. },
+            ) => retries,
             _ => return self.fail(InterpreterError::UnknownNode(node)),
         };
         if attempts >= retries.retries {
@@ -175,7 +177,8 @@ impl Interpreter {
     /// and goes on).
     pub(super) fn ask_question(&mut self, now: Instant, node: NodeId, question: usize, asked_again: bool) -> Flow {
         let program = Arc::clone(&self.program);
-        let Some(NodeKind::Survey { questions, thanks, next, .. }) = program.nodes.get(node.0 as usize).map(|n| &n.kind)
+        let Some(NodeKind::Survey { questions, thanks, next, .. }) =
+            program.nodes.get(node.0 as usize).map(|n| &n.kind)
         else {
             return self.fail(InterpreterError::UnknownNode(node));
         };
@@ -258,8 +261,11 @@ impl Interpreter {
 
     pub(super) fn start_recording(&mut self) {
         let program = Arc::clone(&self.program);
-        let State::Record { node, recording, .. } = &mut self.state else { return };
-        if let Some(NodeKind::Record { beep, max_length, silence, .. }) = program.nodes.get(node.0 as usize).map(|n| &n.kind)
+        let State::Record { node, recording, .. } = &mut self.state else {
+            return;
+        };
+        if let Some(NodeKind::Record { beep, max_length, silence, .. }) =
+            program.nodes.get(node.0 as usize).map(|n| &n.kind)
         {
             *recording = true;
             self.actions.push_back(Action::StartRecording { beep: *beep, max_length: *max_length, silence: *silence });
@@ -267,7 +273,9 @@ impl Interpreter {
     }
 
     pub(super) fn recording_finished(&mut self, length: Duration) -> Flow {
-        let State::Record { node, recording: true, .. } = self.state else { return Flow::Wait };
+        let State::Record { node, recording: true, .. } = self.state else {
+            return Flow::Wait;
+        };
         let next = match self.program.nodes.get(node.0 as usize).map(|n| &n.kind) {
             Some(NodeKind::Record { next, .. }) => *next,
             _ => return Flow::Wait,
@@ -277,7 +285,9 @@ impl Interpreter {
     }
 
     pub(super) fn transfer_failed(&mut self, status: u16) -> Flow {
-        let State::Transferring { node } = self.state else { return Flow::Wait };
+        let State::Transferring { node } = self.state else {
+            return Flow::Wait;
+        };
         let on_failure = match self.program.nodes.get(node.0 as usize).map(|n| &n.kind) {
             Some(NodeKind::Transfer { on_failure, .. }) => *on_failure,
             _ => return Flow::Wait,

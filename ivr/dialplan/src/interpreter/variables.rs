@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::program::{PromptItem, Template, TemplatePart};
-use crate::say::{say, SayError};
+use crate::say::{SayError, say};
 
 /// The built-in variable holding the call's language.
 pub const LANGUAGE: &str = "language";

@@ -144,7 +144,11 @@ pub struct Call {
 
 impl Call {
     pub fn start(program: Arc<Program>) -> Call {
-        Call::start_with(program, CallContext { caller: Some("612345678".into()), dialled: "012".into() }, monday_morning())
+        Call::start_with(
+            program,
+            CallContext { caller: Some("612345678".into()), dialled: "012".into() },
+            monday_morning(),
+        )
     }
 
     pub fn start_with(program: Arc<Program>, context: CallContext, wallclock: jiff::Timestamp) -> Call {
