@@ -25,6 +25,7 @@
 //! the address its REGISTER came from (RFC 3581 thinking: a phone behind NAT is reachable where
 //! it sent from, not at the private address in its Contact).
 
+mod authenticate;
 mod contact;
 mod rate_limit;
 
@@ -34,9 +35,10 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::auth::{Credentials, DigestConfig, DigestServer, VerifyError};
+use crate::auth::{Algorithm, Credentials, DigestConfig, DigestServer};
 use crate::message::Message;
 use crate::{OutgoingInvite, Transport};
+use authenticate::AlgorithmFallback;
 use contact::{Aor, Contacts};
 use rate_limit::RateLimiter;
 
@@ -58,6 +60,13 @@ pub struct RegistrarConfig {
     /// dropped (reported as `Unregistered`).
     pub max_contacts_per_aor: usize,
     pub rate_limit: RateLimitConfig,
+    /// Offer MD5 alone to a Call-ID that came back without credentials after a challenge
+    /// (libre 1.x, i.e. baresip 1.0, refuses a 401 that names SHA-256 at all, and retries 30 to
+    /// 60 s later). See `registrar/authenticate.rs`.
+    pub md5_fallback: bool,
+    /// User-Agent prefixes offered MD5 alone from the first challenge, so that such phones need
+    /// not wait for the fallback. Default: `baresip v0.` and `baresip v1.` (libre 1.x).
+    pub md5_only_user_agents: Vec<String>,
 }
 
 impl RegistrarConfig {
@@ -71,6 +80,8 @@ impl RegistrarConfig {
             default_expires: 3600,
             max_contacts_per_aor: 5,
             rate_limit: RateLimitConfig::default(),
+            md5_fallback: true,
+            md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
         }
     }
 }
@@ -172,6 +183,7 @@ pub struct Registrar {
     digest: DigestServer,
     credentials: Credentials,
     limiter: RateLimiter,
+    fallback: AlgorithmFallback,
     bindings: HashMap<String, Vec<Binding>>,
     /// (expires_at, aor, contact) of every binding.
     expiry: BTreeSet<(Instant, String, String)>,
@@ -204,7 +216,10 @@ impl Registrar {
         if config.max_contacts_per_aor == 0 {
             return Err(RegistrarError::NoContacts);
         }
+        let algorithms = &config.digest.algorithms;
+        let fallback = config.md5_fallback && algorithms.contains(&Algorithm::Md5) && algorithms.len() > 1;
         Ok(Registrar {
+            fallback: AlgorithmFallback::new(fallback, config.digest.max_tracked_nonces),
             digest: DigestServer::new(config.digest.clone(), now, rng),
             limiter: RateLimiter::new(config.rate_limit),
             config,
@@ -250,8 +265,8 @@ impl Registrar {
     /// The next binding expiry, or the next sweep of the nonce and rate-limit tables when they
     /// hold anything.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sweep = (self.digest.tracked_nonces() > 0 || self.limiter.tracked() > 0)
-            .then_some(self.next_sweep);
+        let tables = self.digest.tracked_nonces() + self.limiter.tracked() + self.fallback.tracked();
+        let sweep = (tables > 0).then_some(self.next_sweep);
         let expiry = self.expiry.first().map(|(at, _, _)| *at);
         [sweep, expiry].into_iter().flatten().min()
     }
@@ -268,6 +283,7 @@ impl Registrar {
         if now >= self.next_sweep {
             self.digest.purge(now);
             self.limiter.purge(now);
+            self.fallback.purge(now);
             self.next_sweep = now + SWEEP_INTERVAL;
         }
     }
@@ -306,69 +322,6 @@ impl Registrar {
         match contact::contacts(req) {
             Err(contact::BadContact) => RegisterResponse::status(400),
             Ok(contacts) => self.update(now, source, transport, req, &aor, contacts),
-        }
-    }
-
-    /// RFC 3261 10.3 step 3 with RFC 7616: the digest username, or the response to send.
-    fn authenticate(
-        &mut self,
-        now: Instant,
-        rng: &mut fastrand::Rng,
-        source: SocketAddr,
-        req: &Message,
-    ) -> Result<String, RegisterResponse> {
-        let challenge = |s: &Self, rng: &mut fastrand::Rng, stale: bool| {
-            let mut r = RegisterResponse::status(401);
-            for value in s.digest.challenges(now, rng, stale) {
-                r.headers.push(("WWW-Authenticate", value));
-            }
-            r
-        };
-        let uri = match &req.start {
-            crate::message::StartLine::Request { uri, .. } => uri.as_str(),
-            crate::message::StartLine::Response { .. } => "",
-        };
-        let mut outcome = None;
-        for value in req.headers_named("Authorization") {
-            match self.digest.verify(now, "REGISTER", uri, value, &self.credentials) {
-                Ok(verified) => return Ok(verified.username),
-                // Credentials for another realm are for someone else: look further.
-                Err(VerifyError::OtherRealm) => {}
-                Err(e) => {
-                    outcome = Some(e);
-                    break;
-                }
-            }
-        }
-        let Some(error) = outcome else {
-            return Err(challenge(self, rng, false));
-        };
-        if error.counts_as_failure() {
-            let username = match &error {
-                VerifyError::Rejected { username } | VerifyError::Replayed { username } => {
-                    Some(username.clone())
-                }
-                _ => None,
-            };
-            self.fail(now, source, username);
-        }
-        Err(match error {
-            VerifyError::Stale => challenge(self, rng, true),
-            VerifyError::AlgorithmNotOffered | VerifyError::Replayed { .. } | VerifyError::OtherRealm => {
-                challenge(self, rng, false)
-            }
-            VerifyError::Malformed(_) | VerifyError::UriMismatch => RegisterResponse::status(400),
-            VerifyError::Rejected { .. } => RegisterResponse::status(403),
-        })
-    }
-
-    fn fail(&mut self, now: Instant, source: SocketAddr, username: Option<String>) {
-        self.events
-            .push_back(RegistrationEvent::AuthenticationFailed { source, username });
-        self.limiter.record_failure(now, source.ip());
-        if let Some(retry_after) = self.limiter.blocked(now, source.ip()) {
-            self.events
-                .push_back(RegistrationEvent::SourceBlocked { source, retry_after });
         }
     }
 

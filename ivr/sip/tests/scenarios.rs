@@ -3,6 +3,7 @@
 //! One binary.
 
 mod scenarios {
+    pub mod baresip;
     pub mod calls;
     pub mod golden;
     pub mod net;

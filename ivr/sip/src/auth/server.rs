@@ -251,10 +251,21 @@ impl DigestServer {
 
     /// `WWW-Authenticate` values, one per offered algorithm in order of preference.
     pub fn challenges(&self, now: Instant, rng: &mut fastrand::Rng, stale: bool) -> Vec<String> {
+        self.challenges_with(now, rng, stale, &self.config.algorithms)
+    }
+
+    /// Challenges for `algorithms` only (those not in the configuration are left out).
+    pub fn challenges_with(
+        &self,
+        now: Instant,
+        rng: &mut fastrand::Rng,
+        stale: bool,
+        algorithms: &[Algorithm],
+    ) -> Vec<String> {
         let nonce = self.mint_nonce(now, rng);
-        self.config
-            .algorithms
+        algorithms
             .iter()
+            .filter(|a| self.config.algorithms.contains(a))
             .map(|a| {
                 format!(
                     "Digest realm={}, nonce=\"{nonce}\", opaque=\"{}\", algorithm={}, qop=\"auth\"{}",

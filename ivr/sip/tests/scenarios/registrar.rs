@@ -31,6 +31,7 @@ struct Phone {
     challenge: Option<DigestChallenge>,
     nc: u32,
     only_md5: bool,
+    user_agent: &'static str,
 }
 
 impl Phone {
@@ -46,6 +47,7 @@ impl Phone {
             challenge: None,
             nc: 0,
             only_md5: false,
+            user_agent: "TestPhone/1.0",
         }
     }
 
@@ -63,7 +65,7 @@ impl Phone {
         format!(
             "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/{} 10.0.0.9:5060;branch=z9hG4bK{}-{}-{};rport\r\n\
              Max-Forwards: 70\r\nFrom: <sip:{}@192.0.2.20>;tag=ph{}\r\nTo: <sip:{}@192.0.2.20>\r\n\
-             Call-ID: {}\r\nCSeq: {} REGISTER\r\n{headers}{}User-Agent: baresip\r\nContent-Length: 0\r\n\r\n",
+             Call-ID: {}\r\nCSeq: {} REGISTER\r\n{headers}{}User-Agent: {}\r\nContent-Length: 0\r\n\r\n",
             self.transport.via_name(),
             self.user,
             self.addr.port(),
@@ -74,6 +76,7 @@ impl Phone {
             self.call_id,
             self.cseq,
             auth.unwrap_or_default(),
+            self.user_agent,
         )
         .into_bytes()
     }
@@ -272,6 +275,56 @@ fn md5_only_phone_and_stored_ha1_user_register() {
     assert_eq!(b.register(&mut phone, "Contact: <sip:1002@10.0.0.8>\r\n"), 200);
     assert_eq!(phone.challenge.as_ref().map(|c| c.algorithm), Some(Algorithm::Md5));
     assert_eq!(b.contacts("sip:1002@192.0.2.20"), ["sip:1002@10.0.0.8"]);
+}
+
+/// libre 1.x (baresip 1.0) fails on any 401 that names SHA-256 and retries 30-60 s later with
+/// the same Call-ID and no credentials: that retry is offered MD5 alone, and so are its later
+/// (stale) challenges.
+#[test]
+fn a_phone_that_cannot_read_sha256_is_offered_md5_alone_on_its_retry() {
+    let mut b = Bench::new();
+    let mut phone = Phone::new("1001", "agent-one", 7);
+    phone.only_md5 = true;
+    let algorithms = |r: &Message| -> Vec<String> {
+        r.headers_named("WWW-Authenticate")
+            .filter_map(|v| DigestChallenge::parse(v).ok())
+            .map(|c| c.algorithm.name().to_string())
+            .collect()
+    };
+    let first = phone.register("Contact: <sip:1001@10.0.0.7>\r\n");
+    let r = b.deliver(&phone, &first);
+    assert_eq!(algorithms(&r[0]), ["SHA-256", "MD5"]);
+    // It gives up (sends nothing) and retries later without credentials.
+    b.advance(Duration::from_secs(45));
+    let retry = phone.register("Contact: <sip:1001@10.0.0.7>\r\n");
+    let r = b.deliver(&phone, &retry);
+    assert_eq!(algorithms(&r[0]), ["MD5"]);
+    phone.learn(&r[0]);
+    let answer = phone.register("Contact: <sip:1001@10.0.0.7>\r\n");
+    assert_eq!(b.deliver(&phone, &answer)[0].status(), Some(200));
+    // Half an hour later its nonce is stale: the stale challenge is MD5 alone too.
+    b.advance(Duration::from_secs(1800));
+    let refresh = phone.register("Contact: <sip:1001@10.0.0.7>\r\n");
+    let r = b.deliver(&phone, &refresh);
+    assert_eq!(algorithms(&r[0]), ["MD5"]);
+    assert!(r[0].headers_named("WWW-Authenticate").all(|v| v.ends_with("stale=true")));
+    // Another phone, unknown to this Call-ID, still gets both.
+    let mut other = Phone::new("1002", "agent-two", 8);
+    let request = other.register("Contact: <sip:1002@10.0.0.8>\r\n");
+    let r = b.deliver(&other, &request);
+    assert_eq!(algorithms(&r[0]), ["SHA-256", "MD5"]);
+}
+
+#[test]
+fn a_known_md5_only_user_agent_is_offered_md5_alone_at_once() {
+    let mut b = Bench::new();
+    let mut phone = Phone::new("1001", "agent-one", 7);
+    phone.user_agent = "baresip v1.0.0 (x86_64/linux)";
+    let first = phone.register("Contact: <sip:1001@10.0.0.7>\r\n");
+    let r = b.deliver(&phone, &first);
+    let values: Vec<&str> = r[0].headers_named("WWW-Authenticate").collect();
+    assert_eq!(values.len(), 1);
+    assert!(values[0].contains("algorithm=MD5"));
 }
 
 #[test]
