@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ivr_media::Codec;
+use ivr_media::bridge::{Bridge, LegId};
 use ivr_media::call::{MediaCall, MediaConfig};
 use ivr_media::dtmf::goertzel::DtmfDetector;
 use ivr_media::g711;
@@ -76,4 +77,36 @@ fn main() {
         while call.poll_event().is_some() {}
     }
     report("MediaCall: audio in + prompt out", start.elapsed());
+
+    // A bridged call: 20 ms audio in on both legs, relayed out on the other
+    // (same law: bytes untouched; PCMU/PCMA: the transcoding table).
+    for (name, codec_b, pt_b) in [("Bridge: relay, both legs PCMU", Codec::Pcmu, 0), ("Bridge: relay, PCMU <-> PCMA", Codec::Pcma, 8)] {
+        let agent: SocketAddr = "192.0.2.2:5000".parse().expect("literal");
+        let mut bridge = Bridge::new(
+            SessionConfig::new(Codec::Pcmu, peer),
+            SessionConfig::new(codec_b, agent),
+            &mut rng,
+            t0,
+            SystemTime::now(),
+        );
+        let mut out = vec![0u8; bridge.transmit_buffer_len()];
+        let mut relayed = 0u64;
+        let start = Instant::now();
+        for (i, frame) in encoded.chunks(160).enumerate() {
+            let now = t0 + Duration::from_millis(20 * i as u64);
+            for (leg, pt, from) in [(LegId::A, 0, peer), (LegId::B, pt_b, agent)] {
+                write_rtp_header(&mut packet, false, pt, i as u16, 160 * i as u32, 7);
+                packet[12..12 + frame.len()].copy_from_slice(frame);
+                bridge.handle_rtp(now, leg, from, black_box(&packet[..12 + frame.len()]));
+            }
+            bridge.handle_timeout(now);
+            while bridge.poll_transmit(now, &mut out).is_some() {
+                relayed += 1;
+            }
+            while bridge.poll_event().is_some() {}
+        }
+        let elapsed = start.elapsed();
+        report(name, elapsed);
+        println!("{:<40} {:>8.0} ns per relayed packet", "", elapsed.as_nanos() as f64 / relayed.max(1) as f64);
+    }
 }

@@ -297,8 +297,8 @@ impl MediaCall {
 
     /// Records what the caller says (the dialplan's `record` node): stops
     /// any playback (silently), plays the beep if configured, then records
-    /// until a limit, silence, the stop key or [`stop_recording`]
-    /// (Self::stop_recording); the result comes as
+    /// until a limit, silence, the stop key or
+    /// [`stop_recording`](Self::stop_recording); the result comes as
     /// [`MediaEvent::RecordingFinished`]. A recording already in progress
     /// is replaced (its audio discarded).
     pub fn start_recording(&mut self, now: Instant, config: RecordConfig) {

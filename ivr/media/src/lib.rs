@@ -21,8 +21,12 @@
 //! `play`), the shell drains `poll_transmit` and `poll_event` until they
 //! return `None`, then sleeps until `poll_timeout()` (or until a datagram
 //! arrives) and calls `handle_timeout(now)`.
-//! [`session::RtpSession`] (used by `MediaCall`): drain `poll_rtp` and
+//! [`bridge::Bridge`] (two legs of a B2BUA call, plus an optional
+//! supervisor): the same contract, each datagram sent from the sockets of
+//! the [`bridge::Endpoint`] that `poll_transmit` names.
+//! [`session::RtpSession`] (used by both): drain `poll_rtp` and
 //! `poll_rtcp` until `None`, then wait for `poll_timeout()`.
+//! [`recorder::Recorder`] is driven by `MediaCall` (`start_recording`).
 //!
 //! ## Invariants
 //! Nothing from the network panics: malformed RTP, RTCP or SDP is a typed

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ivr_media::Codec;
-use ivr_media::bridge::{Bridge, BridgeEvent, LegId};
+use ivr_media::bridge::{Bridge, BridgeEvent, Endpoint, LegId, MonitorMode};
 use ivr_media::call::Transmit;
 use ivr_media::dtmf::DtmfDigit;
 use ivr_media::dtmf::rfc4733::TelephoneEvent;
 use ivr_media::g711;
 use ivr_media::prompt::Prompt;
 use ivr_media::rtp::{RtpPacket, write_rtp_header};
-use ivr_media::session::SessionConfig;
+use ivr_media::session::{RtpIdentity, RtpSession, SessionConfig};
 
 const MS20: Duration = Duration::from_millis(20);
 
@@ -52,6 +52,8 @@ struct Sim {
     rtp: [Vec<Got>; 2],
     rtcp: [Vec<SocketAddr>; 2],
     events: Vec<BridgeEvent>,
+    /// Payloads the supervisor's phone received.
+    supervisor: Vec<Vec<u8>>,
 }
 
 fn idx(leg: LegId) -> usize {
@@ -72,7 +74,7 @@ impl Sim {
         let t0 = Instant::now();
         let mut rng = fastrand::Rng::with_seed(4);
         let bridge = Bridge::new(config(a, LegId::A), config(b, LegId::B), &mut rng, t0, SystemTime::UNIX_EPOCH);
-        Sim { bridge, t0, now: t0, rtp: [Vec::new(), Vec::new()], rtcp: [Vec::new(), Vec::new()], events: Vec::new() }
+        Sim { bridge, t0, now: t0, rtp: [Vec::new(), Vec::new()], rtcp: [Vec::new(), Vec::new()], events: Vec::new(), supervisor: Vec::new() }
     }
 
     fn pcmu(te_pt: Option<u8>) -> LegSpec {
@@ -82,7 +84,17 @@ impl Sim {
     fn drain(&mut self) {
         self.bridge.handle_timeout(self.now);
         let mut buf = vec![0u8; self.bridge.transmit_buffer_len()];
-        while let Some((leg, t)) = self.bridge.poll_transmit(self.now, &mut buf) {
+        while let Some((from, t)) = self.bridge.poll_transmit(self.now, &mut buf) {
+            let leg = match from {
+                Endpoint::Leg(leg) => leg,
+                Endpoint::Monitor => {
+                    if let Transmit::Rtp { len, .. } = t {
+                        let p = RtpPacket::parse(&buf[..len]).expect("we send valid RTP");
+                        self.supervisor.push(p.payload.to_vec());
+                    }
+                    continue;
+                }
+            };
             match t {
                 Transmit::Rtp { to, len } => {
                     assert_eq!(to, phone(leg), "a packet for {leg:?} goes to {leg:?}'s phone");
@@ -393,4 +405,80 @@ fn garbage_is_counted_never_fatal() {
     }
     assert!(sim.bridge.counters().rtp_errors > 0);
     assert_eq!(sim.bridge.counters().outbox_overflows, 0);
+}
+
+// A supervisor's third leg.
+
+fn supervisor_phone() -> SocketAddr {
+    "203.0.113.30:60000".parse().expect("literal")
+}
+
+fn with_supervisor(mode: MonitorMode) -> Sim {
+    let mut sim = Sim::new(Sim::pcmu(None), Sim::pcmu(None));
+    let identity = RtpIdentity { ssrc: 0x5EE, first_seq: 1, first_timestamp: 0 };
+    let session = RtpSession::new(SessionConfig::new(Codec::Pcma, supervisor_phone()), identity, sim.now, SystemTime::UNIX_EPOCH);
+    sim.bridge.attach_monitor(session, mode);
+    sim
+}
+
+/// One 20 ms step: each listed party's phone sends a constant level.
+fn step(sim: &mut Sim, i: u16, caller: i16, agent: i16, supervisor: Option<i16>) {
+    if let Some(level) = supervisor {
+        let mut bytes = vec![0u8; 12 + 160];
+        write_rtp_header(&mut bytes, false, 8, i, 160 * u32::from(i), 0x5EE0);
+        bytes[12..].fill(g711::linear_to_alaw(level));
+        sim.bridge.handle_monitor_rtp(sim.now, supervisor_phone(), &bytes);
+    }
+    sim.send(LegId::A, 0, false, i, 160 * u32::from(i), 0xA, &[g711::linear_to_ulaw(caller); 160]);
+    sim.send(LegId::B, 0, false, i, 160 * u32::from(i), 0xB, &[g711::linear_to_ulaw(agent); 160]);
+    sim.advance(MS20);
+}
+
+fn through_ulaw(level: i16) -> i16 {
+    g711::ulaw_to_linear(g711::linear_to_ulaw(level))
+}
+
+fn through_alaw(level: i16) -> i16 {
+    g711::alaw_to_linear(g711::linear_to_alaw(level))
+}
+
+#[test]
+fn a_listening_supervisor_hears_both_parties_mixed_and_nobody_hears_them() {
+    let mut sim = with_supervisor(MonitorMode::Listen);
+    for i in 0..10 {
+        step(&mut sim, i, 1000, -3000, Some(8000));
+    }
+    let mixed = g711::linear_to_alaw(through_ulaw(1000) + through_ulaw(-3000));
+    assert_eq!(sim.supervisor.len(), 11, "one frame per 20 ms on the supervisor's grid");
+    assert_eq!((sim.audio(LegId::A).len(), sim.audio(LegId::B).len()), (10, 10));
+    assert!(sim.supervisor[2..].iter().all(|p| p == &vec![mixed; 160]), "{:?}", &sim.supervisor[..3]);
+    assert!(sim.audio(LegId::A).iter().all(|g| g.payload == [g711::linear_to_ulaw(-3000); 160]));
+    assert!(sim.audio(LegId::B).iter().all(|g| g.payload == [g711::linear_to_ulaw(1000); 160]));
+}
+
+#[test]
+fn a_whispering_supervisor_is_heard_by_the_agent_only_and_barge_by_both() {
+    let mut sim = with_supervisor(MonitorMode::Whisper);
+    for i in 0..5 {
+        step(&mut sim, i, 1000, -3000, Some(500));
+    }
+    let coached = g711::linear_to_ulaw(through_ulaw(1000) + through_alaw(500));
+    assert_eq!((sim.audio(LegId::A).len(), sim.audio(LegId::B).len()), (5, 5));
+    assert!(sim.audio(LegId::B).iter().all(|g| g.payload == [coached; 160]));
+    assert!(sim.audio(LegId::A).iter().all(|g| g.payload == [g711::linear_to_ulaw(-3000); 160]));
+
+    sim.bridge.set_monitor_mode(MonitorMode::Barge);
+    let before = (sim.audio(LegId::A).len(), sim.audio(LegId::B).len());
+    for i in 5..10 {
+        step(&mut sim, i, 1000, -3000, Some(500));
+    }
+    let joined = g711::linear_to_ulaw(through_ulaw(-3000) + through_alaw(500));
+    assert_eq!((sim.audio(LegId::A).len(), sim.audio(LegId::B).len()), (10, 10));
+    assert!(sim.audio(LegId::A)[before.0..].iter().all(|g| g.payload == [joined; 160]));
+    assert!(sim.audio(LegId::B)[before.1..].iter().all(|g| g.payload == [coached; 160]));
+    // The supervisor never hears their own voice back.
+    let mixed = g711::linear_to_alaw(through_ulaw(1000) + through_ulaw(-3000));
+    assert!(sim.supervisor[2..].iter().all(|p| p == &vec![mixed; 160]));
+    assert_eq!(sim.bridge.detach_monitor().map(|s| s.identity().ssrc), Some(0x5EE));
+    assert_eq!(sim.bridge.monitor_mode(), None);
 }

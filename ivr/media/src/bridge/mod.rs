@@ -33,8 +33,10 @@
 //!   small gaps inside a frame filled with silence, and a partial frame is
 //!   sent short if the source stops (no audio is held back indefinitely).
 //!
-//! Decode-and-re-encode on our own grid would only be needed for mixing
-//! (a supervisor's third leg); it is not done here.
+//! Decode-and-re-encode on our own grid is needed only for mixing: a
+//! supervisor's third leg ([`monitor`]: listen, whisper, barge) hears both
+//! parties summed on its own grid, and their voice is added (saturating)
+//! into the frames relayed to the agent or to both.
 //!
 //! ## DTMF
 //! RFC 4733 events from one leg are reported as [`BridgeEvent::Digit`]
@@ -53,15 +55,18 @@
 //! still reported, not forwarded. [`Bridge::resume`] restores the relay,
 //! re-anchoring both directions with a marker bit. [`Bridge::set_muted`]
 //! replaces one direction's audio by silence of the same timing (the far
-//! phone keeps a steady stream; the console's mute button).
+//! phone keeps a steady stream; the console's mute button); key presses
+//! still pass.
 //!
 //! ## Run-loop contract
-//! After every input (`handle_rtp`, `handle_rtcp`, `hold`, `resume`) and at
-//! [`Bridge::poll_timeout`], the shell calls `handle_timeout(now)`, then
-//! drains [`Bridge::poll_transmit`] until `None`, sending each datagram from
-//! the socket of the leg it names, and [`Bridge::poll_event`] until `None`.
+//! After every input (`handle_rtp`, `handle_rtcp`, `handle_monitor_*`,
+//! `hold`, `resume`, `attach_monitor`) and at [`Bridge::poll_timeout`], the
+//! shell calls `handle_timeout(now)`, then drains [`Bridge::poll_transmit`]
+//! until `None`, sending each datagram from the sockets of the
+//! [`Endpoint`] it names, and [`Bridge::poll_event`] until `None`.
 //! Transmit buffers must hold [`Bridge::transmit_buffer_len`] bytes.
 
+pub mod monitor;
 pub mod relay;
 
 use std::collections::VecDeque;
@@ -75,6 +80,8 @@ use crate::dtmf::rfc4733::{Rfc4733Outcome, Rfc4733Receiver};
 use crate::prompt::{Player, Prompt};
 use crate::rtp::RTP_HEADER_LEN;
 use crate::session::{PacketKind, RTCP_BUFFER_LEN, RtpIdentity, RtpSession, SessionConfig, StampedPacket};
+pub use monitor::MonitorMode;
+use monitor::Monitor;
 pub use relay::RelayStats;
 use relay::{Frame, Relay};
 
@@ -103,6 +110,13 @@ impl LegId {
             LegId::B => 1,
         }
     }
+}
+
+/// Whose sockets send a datagram: one of the two legs, or the supervisor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Leg(LegId),
+    Monitor,
 }
 
 /// What happened on the bridged media.
@@ -139,7 +153,7 @@ struct Hold {
 
 #[derive(Debug)]
 struct Slot {
-    leg: LegId,
+    from: Endpoint,
     transmit: Transmit,
     buf: Box<[u8]>,
 }
@@ -157,14 +171,14 @@ struct Outbox {
 impl Outbox {
     fn new(buffer_len: usize) -> Outbox {
         let slots = (0..OUTBOX_SLOTS)
-            .map(|_| Slot { leg: LegId::A, transmit: Transmit::Rtp { to: unspecified(), len: 0 }, buf: vec![0; buffer_len].into() })
+            .map(|_| Slot { from: Endpoint::Monitor, transmit: Transmit::Rtp { to: unspecified(), len: 0 }, buf: vec![0; buffer_len].into() })
             .collect();
         Outbox { slots, head: 0, len: 0, overflows: 0 }
     }
 
     /// Reserves the next slot and lets `write` fill it; a full ring drops
     /// the datagram before `write` runs (so no sequence number is spent).
-    fn push(&mut self, leg: LegId, write: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>) {
+    fn push(&mut self, from: Endpoint, write: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>) {
         if self.len == self.slots.len() {
             self.overflows += 1;
             return;
@@ -172,13 +186,13 @@ impl Outbox {
         let index = (self.head + self.len) % self.slots.len();
         let Some(slot) = self.slots.get_mut(index) else { return };
         if let Some((to, len)) = write(&mut slot.buf) {
-            slot.leg = leg;
+            slot.from = from;
             slot.transmit = Transmit::Rtp { to, len };
             self.len += 1;
         }
     }
 
-    fn pop_into(&mut self, buf: &mut [u8]) -> Option<(LegId, Transmit)> {
+    fn pop_into(&mut self, buf: &mut [u8]) -> Option<(Endpoint, Transmit)> {
         if self.len == 0 {
             return None;
         }
@@ -187,7 +201,7 @@ impl Outbox {
         buf.get_mut(..len)?.copy_from_slice(slot.buf.get(..len)?);
         self.head = (self.head + 1) % self.slots.len();
         self.len -= 1;
-        Some((slot.leg, slot.transmit))
+        Some((slot.from, slot.transmit))
     }
 }
 
@@ -202,6 +216,7 @@ pub struct Bridge {
     /// `relays[i]` carries audio received on leg `i` to the other leg.
     relays: [Relay; 2],
     hold: Option<Hold>,
+    monitor: Option<Box<Monitor>>,
     outbox: Outbox,
     events: VecDeque<BridgeEvent>,
     counters: BridgeCounters,
@@ -220,15 +235,15 @@ impl Bridge {
     /// ([`crate::call::MediaCall::into_session`]) keeps its SSRC, sequence
     /// and timestamps, as a phone expects within one call.
     pub fn from_sessions(a: RtpSession, b: RtpSession) -> Bridge {
-        let frame = |s: &RtpSession| usize::try_from(s.samples_per_frame()).unwrap_or(MAX_FRAME_LEN).clamp(1, MAX_FRAME_LEN);
         let (codec_a, codec_b) = (a.config().codec, b.config().codec);
-        let relays = [Relay::new(codec_a, codec_b, frame(&b)), Relay::new(codec_b, codec_a, frame(&a))];
-        let buffer_len = (RTP_HEADER_LEN + frame(&a).max(frame(&b))).max(RTCP_BUFFER_LEN);
+        let relays = [Relay::new(codec_a, codec_b, frame_len(&b)), Relay::new(codec_b, codec_a, frame_len(&a))];
+        let buffer_len = (RTP_HEADER_LEN + frame_len(&a).max(frame_len(&b))).max(RTCP_BUFFER_LEN);
         let leg = |session| Leg { session, rfc4733: Rfc4733Receiver::new(), timeout_reported: false };
         Bridge {
             legs: [leg(a), leg(b)],
             relays,
             hold: None,
+            monitor: None,
             outbox: Outbox::new(buffer_len),
             events: VecDeque::with_capacity(8),
             counters: BridgeCounters::default(),
@@ -259,9 +274,8 @@ impl Bridge {
             PacketKind::Audio if self.hold.is_some() => relay.stats.held_dropped += 1,
             PacketKind::Audio => {
                 let free = target.session.next_free_timestamp(now);
-                let pt = target.session.config().payload_type;
-                let (session, outbox) = (&mut target.session, &mut self.outbox);
-                relay.push_audio(now, &packet, free, &mut |f: Frame<'_>| send_frame(now, session, outbox, to, pt, f));
+                let mut out = Target { session: &mut target.session, outbox: &mut self.outbox, monitor: self.monitor.as_deref_mut(), from: leg };
+                relay.push_audio(now, &packet, free, &mut |f: Frame<'_>| out.send(now, f));
             }
             PacketKind::TelephoneEvent => {
                 match source.rfc4733.handle(now, packet.ssrc, packet.timestamp, packet.payload) {
@@ -279,7 +293,7 @@ impl Bridge {
                 let timestamp = relay.event_timestamp(&packet, target.session.next_free_timestamp(now));
                 let event = StampedPacket { payload_type: pt, marker: packet.marker, timestamp, samples: 0, payload: packet.payload };
                 let session = &mut target.session;
-                self.outbox.push(to, |buf| session.send_stamped(now, event, buf));
+                self.outbox.push(Endpoint::Leg(to), |buf| session.send_stamped(now, event, buf));
                 relay.stats.events_forwarded += 1;
             }
             PacketKind::Other => {}
@@ -308,11 +322,9 @@ impl Bridge {
             }
         }
         for from in [LegId::A, LegId::B] {
-            let to = from.other();
-            let target = &mut self.legs[to.index()].session;
-            let pt = target.config().payload_type;
-            let outbox = &mut self.outbox;
-            self.relays[from.index()].flush_due(now, &mut |f: Frame<'_>| send_frame(now, target, outbox, to, pt, f));
+            let session = &mut self.legs[from.other().index()].session;
+            let mut out = Target { session, outbox: &mut self.outbox, monitor: self.monitor.as_deref_mut(), from };
+            self.relays[from.index()].flush_due(now, &mut |f: Frame<'_>| out.send(now, f));
         }
     }
 
@@ -359,7 +371,7 @@ impl Bridge {
     /// send it: relayed packets first, then RTCP reports, then hold music on
     /// its grid. `None` when nothing is due or `buf` is shorter than
     /// [`transmit_buffer_len`](Self::transmit_buffer_len).
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(LegId, Transmit)> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, Transmit)> {
         if buf.len() < self.buffer_len {
             return None;
         }
@@ -368,7 +380,15 @@ impl Bridge {
         }
         for id in [LegId::A, LegId::B] {
             if let Some((to, len)) = self.legs[id.index()].session.poll_rtcp(now, buf) {
-                return Some((id, Transmit::Rtcp { to, len }));
+                return Some((Endpoint::Leg(id), Transmit::Rtcp { to, len }));
+            }
+        }
+        if let Some(monitor) = self.monitor.as_deref_mut() {
+            if let Some((to, len)) = monitor.session.poll_rtcp(now, buf) {
+                return Some((Endpoint::Monitor, Transmit::Rtcp { to, len }));
+            }
+            if let Some((to, len)) = monitor.poll_rtp(now, buf) {
+                return Some((Endpoint::Monitor, Transmit::Rtp { to, len }));
             }
         }
         let hold = self.hold.as_mut()?;
@@ -378,11 +398,10 @@ impl Bridge {
         }
         let codec = session.config().codec;
         let mut storage = [0u8; MAX_FRAME_LEN];
-        let frame_len = usize::try_from(session.samples_per_frame()).unwrap_or(MAX_FRAME_LEN).clamp(1, MAX_FRAME_LEN);
-        let frame = storage.get_mut(..frame_len)?;
+        let frame = storage.get_mut(..frame_len(session))?;
         hold.player.fill_frame(codec, frame);
         let (to, len) = session.poll_rtp(now, frame, buf)?;
-        Some((hold.held, Transmit::Rtp { to, len }))
+        Some((Endpoint::Leg(hold.held), Transmit::Rtp { to, len }))
     }
 
     pub fn poll_event(&mut self) -> Option<BridgeEvent> {
@@ -409,7 +428,70 @@ impl Bridge {
                 at = at.min(flush);
             }
         }
+        if let Some(monitor) = &self.monitor {
+            at = at.min(monitor.session.next_rtcp_at());
+            if monitor.session.is_sending() {
+                at = at.min(monitor.session.next_send_at());
+            }
+        }
         at
+    }
+
+    /// A supervisor joins with their own stream (`session`, created with
+    /// its own identity at `now`): they hear both parties mixed on its
+    /// grid; in `Whisper` the agent (leg B), in `Barge` both parties, hear
+    /// them too. Replaces a supervisor already attached.
+    pub fn attach_monitor(&mut self, session: RtpSession, mode: MonitorMode) {
+        // The supervisor's frames are written straight into the shell's
+        // buffer (never through the outbox), which may have to grow.
+        self.buffer_len = self.buffer_len.max(RTP_HEADER_LEN + frame_len(&session));
+        self.monitor = Some(Box::new(Monitor::new(session, mode)));
+    }
+
+    /// Listen, whisper or barge (the console's buttons).
+    pub fn set_monitor_mode(&mut self, mode: MonitorMode) {
+        if let Some(monitor) = self.monitor.as_deref_mut() {
+            monitor.mode = mode;
+            for to in 0..2 {
+                if !monitor.heard_by(to) {
+                    monitor.spoken[to].clear();
+                }
+            }
+        }
+    }
+
+    pub fn monitor_mode(&self) -> Option<MonitorMode> {
+        self.monitor.as_ref().map(|m| m.mode)
+    }
+
+    /// The supervisor leaves; their session is handed back (for its BYE).
+    pub fn detach_monitor(&mut self) -> Option<RtpSession> {
+        self.monitor.take().map(|m| m.session)
+    }
+
+    pub fn monitor_session(&self) -> Option<&RtpSession> {
+        self.monitor.as_ref().map(|m| &m.session)
+    }
+
+    /// An RTP datagram from the supervisor's phone: their voice, for whisper
+    /// and barge (ignored while only listening).
+    pub fn handle_monitor_rtp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let Some(monitor) = self.monitor.as_deref_mut() else { return };
+        match monitor.session.handle_rtp(now, from, bytes) {
+            Ok(received) if received.kind == PacketKind::Audio => {
+                let payload = received.packet.payload;
+                monitor.push_spoken(payload);
+            }
+            Ok(_) => {}
+            Err(_) => self.counters.rtp_errors += 1,
+        }
+    }
+
+    pub fn handle_monitor_rtcp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let Some(monitor) = self.monitor.as_deref_mut() else { return };
+        if monitor.session.handle_rtcp(now, from, bytes).is_err() {
+            self.counters.rtcp_errors += 1;
+        }
     }
 
     /// `leg` hangs up or is torn down: an RTCP BYE for its peer.
@@ -447,8 +529,43 @@ impl Bridge {
     }
 }
 
-fn send_frame(now: Instant, session: &mut RtpSession, outbox: &mut Outbox, to: LegId, pt: u8, f: Frame<'_>) {
-    let samples = f.payload.len() as u32;
-    let packet = StampedPacket { payload_type: pt, marker: f.marker, timestamp: f.timestamp, samples, payload: f.payload };
-    outbox.push(to, |buf| session.send_stamped(now, packet, buf));
+fn frame_len(session: &RtpSession) -> usize {
+    usize::try_from(session.samples_per_frame()).unwrap_or(MAX_FRAME_LEN).clamp(1, MAX_FRAME_LEN)
+}
+
+/// Where one direction's frames go: the other leg's session and the
+/// outbox, past the supervisor (who hears them and may speak into them).
+struct Target<'a> {
+    session: &'a mut RtpSession,
+    outbox: &'a mut Outbox,
+    monitor: Option<&'a mut Monitor>,
+    from: LegId,
+}
+
+impl Target<'_> {
+    fn send(&mut self, now: Instant, f: Frame<'_>) {
+        let to = self.from.other();
+        let codec = self.session.config().codec;
+        let mut mixed = [0u8; MAX_FRAME_LEN];
+        let mut payload = f.payload;
+        if let Some(monitor) = self.monitor.as_deref_mut() {
+            monitor.heard[self.from.index()].push_encoded(codec, f.payload);
+            if monitor.heard_by(to.index())
+                && let Some(frame) = mixed.get_mut(..f.payload.len())
+            {
+                frame.copy_from_slice(f.payload);
+                monitor.mix_towards(to.index(), codec, frame);
+                payload = frame;
+            }
+        }
+        let packet = StampedPacket {
+            payload_type: self.session.config().payload_type,
+            marker: f.marker,
+            timestamp: f.timestamp,
+            samples: payload.len() as u32,
+            payload,
+        };
+        let session = &mut *self.session;
+        self.outbox.push(Endpoint::Leg(to), |buf| session.send_stamped(now, packet, buf));
+    }
 }

@@ -188,10 +188,8 @@ impl DtmfArbiter {
             }
             DtmfMethod::Rfc4733 => {
                 self.rfc4733_seen = true;
-                match self.last_inband.take() {
-                    Some((d, at)) if d == digit && now.saturating_duration_since(at) < Self::ECHO_WINDOW => false,
-                    _ => true,
-                }
+                !matches!(self.last_inband.take(),
+                    Some((d, at)) if d == digit && now.saturating_duration_since(at) < Self::ECHO_WINDOW)
             }
         }
     }
