@@ -4,8 +4,10 @@
 
 mod interpreter_support;
 
+use ivr_dialplan::interpreter::REDACTED;
 use ivr_dialplan::interpreter::{Action, CallContext, Input, InterpreterError, MAX_CALL_DEPTH, QueueOutcome, Trace};
-use ivr_dialplan::program::{NodeKind, SurveyQuestion, Template, TemplatePart};
+use ivr_dialplan::program::{NodeKind, SayKind, SurveyQuestion, Template, TemplatePart};
+use ivr_dialplan::say::SayError;
 
 use interpreter_support::*;
 
@@ -154,7 +156,7 @@ fn another_number_is_collected_confirmed_and_registered_without_appearing_in_tra
         .chain(std::iter::once("ca/confirm-or-change".to_owned()))
         .collect();
     let said_back: Vec<&str> = said_back.iter().map(String::as_str).collect();
-    assert_eq!(call.keys("934567890#"), vec![play(&said_back, true)]);
+    assert_eq!(call.keys("934567890#"), vec![play_sensitive(&said_back, true)], "a phone number is personal data");
     call.played();
     let expected = vec![
         Action::RegisterCallback { queue: "general".into(), number: "934567890".into() },
@@ -375,6 +377,25 @@ fn set_expands_templates_and_never_traces_what_comes_from_the_callers_number() {
     assert_eq!(call.interpreter.variable("who"), Some("612345678"));
     assert_eq!(call.interpreter.variable("unknown"), Some(""));
     assert!(call.traces.contains(&Trace::VariableSet { name: "line".into(), value: "line 012".into() }));
+    assert!(!format!("{:?}", call.traces).contains("612345678"));
+}
+
+#[test]
+fn prompts_that_say_a_sensitive_value_are_marked_and_its_errors_redacted() {
+    let program = Plan::new()
+        .node("say", |p| NodeKind::Play {
+            prompts: vec![say(SayKind::Digits, var("caller")), say(SayKind::Time, var("caller"))],
+            barge_in: false,
+            next: p.id("bye"),
+        })
+        .node("bye", goodbye)
+        .build();
+    let call = Call::start(program);
+    let digits: Vec<String> = "612345678".chars().map(|d| format!("ca/digit-{d}")).collect();
+    let digits: Vec<&str> = digits.iter().map(String::as_str).collect();
+    assert_eq!(call.started, vec![play_sensitive(&digits, false)]);
+    let redacted = SayError::InvalidValue { kind: SayKind::Time, value: REDACTED.into() };
+    assert!(call.traces.contains(&Trace::Error { node: "say".into(), error: InterpreterError::Say(redacted) }));
     assert!(!format!("{:?}", call.traces).contains("612345678"));
 }
 

@@ -278,6 +278,14 @@ fn a_sensitive_entry_never_shows_its_digits_in_traces() {
 }
 
 #[test]
+fn a_sensitive_entry_said_back_is_marked_sensitive() {
+    let mut call = Call::start(postcode(true, true).build());
+    call.played();
+    let actions = call.keys("08001");
+    assert!(matches!(actions.as_slice(), [Action::Play { sensitive: true, .. }]), "{actions:?}");
+}
+
+#[test]
 fn a_confirmed_entry_is_said_back_digit_by_digit_and_accepted_with_the_yes_key() {
     let mut call = Call::start(postcode(false, true).build());
     call.played();

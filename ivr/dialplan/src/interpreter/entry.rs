@@ -213,7 +213,7 @@ impl Interpreter {
             entry.confirming = true;
             entry.deadline = None;
         }
-        if self.type_ahead.is_empty() && self.play(&prompts, true) {
+        if self.type_ahead.is_empty() && self.play_with(&prompts, true, spec.masked()) {
             return Flow::Wait;
         }
         self.entry_listen(now);

@@ -60,8 +60,10 @@ pub enum QueueOutcome {
 pub enum Action {
     /// Play these prompts ("ca/welcome", say pieces already expanded).
     /// With `barge_in`, a key stops them (the interpreter sends
-    /// `StopPlayback`).
-    Play { prompts: Vec<String>, barge_in: bool },
+    /// `StopPlayback`). `sensitive`: they say back personal data (a
+    /// sensitive entry, a callback number, the caller's number): never log
+    /// or store these prompt ids.
+    Play { prompts: Vec<String>, barge_in: bool, sensitive: bool },
     /// Stop the playing prompts; answer with `PlaybackFinished`.
     StopPlayback,
     /// Hand the call to the ACD; answer with a `QueueOutcome`.

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 
 pub use events::{Action, CallContext, Input, InterpreterError, QueueOutcome, Trace};
-pub use variables::{CALLER, DIALLED, LANGUAGE, TOPIC};
+pub use variables::{CALLER, DIALLED, LANGUAGE, REDACTED, TOPIC};
 
 use crate::program::{NodeId, NodeKind, Program, PromptItem};
 use crate::survey::{AnswerOutcome, AnswerReader};
@@ -481,14 +481,21 @@ impl Interpreter {
     /// Sends a `Play` of `items` in the call's language; false if nothing
     /// was left to play (no `PlaybackFinished` will come).
     fn play(&mut self, items: &[PromptItem], barge_in: bool) -> bool {
-        let (prompts, errors) = self.variables.resolve(&self.language, items);
-        for error in errors {
+        self.play_with(items, barge_in, false)
+    }
+
+    /// `play`, saying back something `sensitive` (or found sensitive while
+    /// expanding it).
+    fn play_with(&mut self, items: &[PromptItem], barge_in: bool, sensitive: bool) -> bool {
+        let resolved = self.variables.resolve(&self.language, items);
+        for error in resolved.errors {
             self.trace(Trace::Error { node: self.name(self.current), error: error.into() });
         }
-        if prompts.is_empty() {
+        if resolved.prompts.is_empty() {
             return false;
         }
-        self.actions.push_back(Action::Play { prompts, barge_in });
+        let sensitive = sensitive || resolved.sensitive;
+        self.actions.push_back(Action::Play { prompts: resolved.prompts, barge_in, sensitive });
         self.playback = Some(Playback { barge_in, stop_sent: false });
         true
     }

@@ -18,6 +18,18 @@ pub const CALLER: &str = "caller";
 pub const DIALLED: &str = "dialled";
 pub const TOPIC: &str = "topic";
 
+/// What stands for a sensitive value in a trace.
+pub const REDACTED: &str = "<sensitive>";
+
+/// A prompt list ready to play.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    pub(crate) prompts: Vec<String>,
+    pub(crate) errors: Vec<SayError>,
+    /// Some piece says a sensitive value.
+    pub(crate) sensitive: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Variables {
     values: BTreeMap<String, String>,
@@ -61,22 +73,26 @@ impl Variables {
     }
 
     /// The prompt paths of `items` in `language`. A value that cannot be
-    /// said is left out and reported; the rest still plays.
-    pub(crate) fn resolve(&self, language: &str, items: &[PromptItem]) -> (Vec<String>, Vec<SayError>) {
-        let mut prompts = Vec::new();
-        let mut errors = Vec::new();
+    /// said is left out and reported (a sensitive one without its value);
+    /// the rest still plays.
+    pub(crate) fn resolve(&self, language: &str, items: &[PromptItem]) -> Resolved {
+        let mut resolved = Resolved::default();
         for item in items {
             match item {
-                PromptItem::Prompt(id) => prompts.push(format!("{language}/{id}")),
+                PromptItem::Prompt(id) => resolved.prompts.push(format!("{language}/{id}")),
                 PromptItem::Say { kind, value } => {
-                    let (value, _) = self.expand(value);
+                    let (value, sensitive) = self.expand(value);
+                    resolved.sensitive |= sensitive;
                     match say(language, *kind, &value) {
-                        Ok(pieces) => prompts.extend(pieces.into_iter().map(|p| format!("{language}/{p}"))),
-                        Err(e) => errors.push(e),
+                        Ok(pieces) => resolved.prompts.extend(pieces.into_iter().map(|p| format!("{language}/{p}"))),
+                        Err(SayError::InvalidValue { kind, .. }) if sensitive => {
+                            resolved.errors.push(SayError::InvalidValue { kind, value: REDACTED.to_owned() });
+                        }
+                        Err(e) => resolved.errors.push(e),
                     }
                 }
             }
         }
-        (prompts, errors)
+        resolved
     }
 }

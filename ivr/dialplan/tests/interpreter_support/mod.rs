@@ -123,7 +123,12 @@ pub fn secs(s: u64) -> Duration {
 
 /// `Play` of these paths.
 pub fn play(paths: &[&str], barge_in: bool) -> Action {
-    Action::Play { prompts: paths.iter().map(|p| (*p).to_owned()).collect(), barge_in }
+    Action::Play { prompts: paths.iter().map(|p| (*p).to_owned()).collect(), barge_in, sensitive: false }
+}
+
+/// `Play` of these paths, saying back personal data.
+pub fn play_sensitive(paths: &[&str], barge_in: bool) -> Action {
+    Action::Play { prompts: paths.iter().map(|p| (*p).to_owned()).collect(), barge_in, sensitive: true }
 }
 
 /// Monday 30 November 2026, 10:00 in Barcelona.
