@@ -22,22 +22,34 @@ use crate::strategy::{self, Candidate};
 impl Acd {
     // ---- timers --------------------------------------------------------
 
-    /// Fires every due deadline in time order, each at its own instant, and
-    /// routes after each, as if `handle_timeout` had been called on time.
+    /// Fires every due deadline in time order, each at its own instant;
+    /// everything due at one instant happens first, then routing, as if
+    /// `handle_timeout` had been called on time.
     pub(crate) fn advance(&mut self, now: Instant) {
-        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+        while let Some(Reverse((at, _))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
-            self.timers.pop();
-            if self.next_deadline(key).is_none_or(|next| next > at) {
-                continue; // stale: the deadline moved or went away
+            while let Some(Reverse((due, key))) = self.timers.peek().copied() {
+                if due != at {
+                    break;
+                }
+                self.timers.pop();
+                match self.next_deadline(key) {
+                    None => continue, // stale: the deadlines went away
+                    Some(next) if next > at => {
+                        // Stale: the deadline moved later; keep it armed.
+                        self.timers.push(Reverse((next, key)));
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+                match key {
+                    TimerKey::Call(call) => self.fire_call(at, call),
+                    TimerKey::Agent(agent) => self.fire_agent(at, agent),
+                }
+                self.arm(key);
             }
-            match key {
-                TimerKey::Call(call) => self.fire_call(at, call),
-                TimerKey::Agent(agent) => self.fire_agent(at, agent),
-            }
-            self.arm(key);
             self.dispatch(at);
         }
     }
@@ -247,7 +259,8 @@ impl Acd {
 
     /// An offer (or a callback reservation) failed on the agent's side: the
     /// call returns to its place, the agent counts a miss and rests, and
-    /// after `max_no_answer` misses in a row goes on break.
+    /// after `max_no_answer` misses in a row goes on break. The caller runs
+    /// the call's own deadlines afterwards (`fire_call`).
     pub(crate) fn offer_missed(&mut self, now: Instant, call: CallId, agent: AgentId, reason: OfferFailure) {
         let Some(c) = self.calls.get_mut(&call) else { return };
         let queue = c.queue;
@@ -276,6 +289,10 @@ impl Acd {
         self.log(now, Some(queue), Some(call), Some(agent), QueueEventKind::RingNoAnswer { reason, ring_ms: ms(ring) });
         let config = &self.queues[queue.index()].config;
         let (max, delay) = (config.max_no_answer, config.no_answer_delay);
+        match later(now, delay).filter(|_| !delay.is_zero()) {
+            Some(until) => self.set_state(now, agent, AgentState::Resting { until }),
+            None => self.set_state(now, agent, AgentState::Idle),
+        }
         let a = &mut self.agents[agent.index()];
         a.misses = a.misses.saturating_add(1);
         if a.misses >= max && a.status == AgentStatus::Available {
@@ -283,16 +300,11 @@ impl Acd {
             self.log(now, None, None, Some(agent), QueueEventKind::Pause { reason: reason.clone() });
             self.set_status(now, agent, AgentStatus::OnBreak(reason));
         }
-        match later(now, delay).filter(|_| !delay.is_zero()) {
-            Some(until) => self.set_state(now, agent, AgentState::Resting { until }),
-            None => self.set_state(now, agent, AgentState::Idle),
-        }
-        self.fire_call(now, call);
-        self.arm(TimerKey::Call(call));
     }
 
     /// Withdraws one agent's offer (no miss is counted); if it was the last,
-    /// the call is routable again.
+    /// the call is routable again (the caller runs `fire_call` if a deadline
+    /// that waited for the offer, such as the maximum wait, may now apply).
     pub(crate) fn withdraw_offer(&mut self, now: Instant, call: CallId, agent: AgentId, reason: CancelReason) {
         let Some(c) = self.calls.get_mut(&call) else { return };
         let queue = c.queue;
@@ -313,7 +325,6 @@ impl Acd {
         self.outputs.push_back(AcdOutput::CancelOffer { call, agent, reason });
         self.log(now, Some(queue), Some(call), Some(agent), QueueEventKind::OfferCancelled { reason });
         self.set_state(now, agent, AgentState::Idle);
-        self.fire_call(now, call);
         self.arm(TimerKey::Call(call));
     }
 

@@ -308,8 +308,12 @@ impl Acd {
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
             match self.next_deadline(key) {
                 Some(next) if next <= at => return Some(at),
-                _ => {
+                next => {
                     self.timers.pop();
+                    // A deadline that moved later stays armed at its new time.
+                    if let Some(next) = next {
+                        self.timers.push(Reverse((next, key)));
+                    }
                 }
             }
         }
@@ -446,6 +450,8 @@ impl Acd {
             return Err(AcdError::NoSuchOffer { call, agent });
         }
         self.offer_missed(now, call, agent, reason);
+        self.fire_call(now, call);
+        self.arm(TimerKey::Call(call));
         self.dispatch(now);
         Ok(())
     }
@@ -601,6 +607,8 @@ impl Acd {
         }
         if let AgentState::Offered { call } = a.state {
             self.withdraw_offer(now, call, agent, CancelReason::AgentLoggedOut);
+            self.fire_call(now, call);
+            self.arm(TimerKey::Call(call));
         }
         self.log(now, None, None, Some(agent), QueueEventKind::AgentLogoff);
         self.set_status(now, agent, AgentStatus::LoggedOut);
