@@ -418,7 +418,6 @@ fn calendar_and_queue_file_problems_are_passed_through() {
             "tests/fixtures/broken/bad-calendar.toml:6:19: error: invalid date `2026-02-30`: February 2026 has 28 days",
             "tests/fixtures/broken/bad-calendar.toml:9:11: error: invalid time `25:00` in `07:00-25:00`: the day goes from 00:00 to 24:00",
             "tests/fixtures/broken/bad-queues.toml:4:9: error: queue `general` is defined twice",
-            "tests/fixtures/broken/bad-queues.toml:5:1: error: key `strategy` is given twice in `[queues.general]`",
         ]
     );
 }

@@ -201,7 +201,7 @@ impl<'s, 't, 'i> Fields<'s, 't, 'i> {
                     span: value.span(),
                 }),
                 _ => {
-                    let written = &self.source.text[value.span()];
+                    let written = self.source.text.get(value.span()).unwrap_or("");
                     d.push(self.wrong_found(key, &expected, written, value.span()));
                     None
                 }

@@ -289,8 +289,12 @@ impl<'a> Context<'a> {
                 value: s.to_string(),
                 span: v.span(),
             }),
+            // `value = 1_000` says "1000"; an integer past i64 keeps its text.
             DeValue::Integer(_) => Some(Located {
-                value: f.source.text[v.span()].to_owned(),
+                value: super::fields::integer(v.get_ref()).map_or_else(
+                    || f.source.text.get(v.span()).unwrap_or("").to_owned(),
+                    |n| n.to_string(),
+                ),
                 span: v.span(),
             }),
             _ => {

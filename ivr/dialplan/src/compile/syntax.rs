@@ -22,14 +22,26 @@ pub(super) fn parse_document<'i>(
     source: &Source<'i>,
     wording: DuplicateWording,
 ) -> (Option<Spanned<DeTable<'i>>>, Vec<Diagnostic>) {
-    let (document, errors) = DeTable::parse_recoverable(source.text);
+    let (document, mut errors) = DeTable::parse_recoverable(source.text);
+    errors.sort_by_key(|e| e.span().map_or(0, |s| s.start));
     let mut diagnostics = Vec::new();
     let mut broken = false;
+    // Tables whose header is written twice: the keys of the second copy
+    // are merged into the first, and each would be reported again.
+    let mut reopened: Vec<Vec<String>> = Vec::new();
     for error in &errors {
         let span = error.span().unwrap_or(0..0);
         if error.message() == "duplicate key" {
             let key = unquote(source.text.get(span.clone()).unwrap_or(""));
             let path = table_holding(document.get_ref(), span.start, &key);
+            if reopened.iter().any(|table| path.starts_with(table)) {
+                continue;
+            }
+            let mut full = path.clone();
+            full.push(key.clone());
+            if is_table(document.get_ref(), &full) {
+                reopened.push(full);
+            }
             let message = wording(&path, &key).unwrap_or_else(|| generic_duplicate(&path, &key));
             diagnostics.push(source.error(span, message));
         } else {
@@ -52,6 +64,19 @@ fn generic_duplicate(path: &[String], key: &str) -> String {
     } else {
         format!("key `{key}` is given twice in `[{}]`", path.join("."))
     }
+}
+
+/// Whether the value at `path` is a table.
+fn is_table(root: &DeTable<'_>, path: &[String]) -> bool {
+    let mut table = root;
+    for (i, key) in path.iter().enumerate() {
+        match table.get(key.as_str()).map(|v| v.get_ref()) {
+            Some(DeValue::Table(_)) if i + 1 == path.len() => return true,
+            Some(DeValue::Table(inner)) => table = inner,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// A key as written, without its quotes.

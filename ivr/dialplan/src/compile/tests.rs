@@ -1,5 +1,5 @@
-//! The compiler on small in-memory dialplans that need no calendar and no
-//! spoken values (those are in `tests/check_*.rs` with real fixture files).
+//! The compiler on small in-memory dialplans (calendars and whole fixture
+//! files are in `tests/check_*.rs`).
 
 use super::*;
 use crate::program::{PromptItem, Retries, Template, TemplatePart};
@@ -317,4 +317,31 @@ fn an_empty_or_invalid_file_says_what_is_missing() {
         errors("[dialplan\n"),
         ["t.toml:1:10: error: invalid TOML: unclosed table, expected `]`"]
     );
+}
+
+#[test]
+fn an_integer_spoken_value_is_said_as_its_number() {
+    let text = format!(
+        "{HEADER}\n[nodes.welcome]\ntype = \"say\"\nsay = \"number\"\nvalue = 1_000\nnext = \"bye\"\n\n\
+         [nodes.bye]\ntype = \"hangup\"\n"
+    );
+    let mut prompts = vec![];
+    for language in ["ca", "es"] {
+        let pieces = say::pieces(language, SayKind::Number).expect("ca and es have pieces");
+        prompts.extend(pieces.into_iter().map(|id| (language, id)));
+    }
+    let out = compile_sources(&sources(&text), &PromptCatalog::from_list(prompts)).expect("valid");
+    let value = Template { parts: vec![TemplatePart::Text("1000".to_owned())] };
+    assert_eq!(
+        out.program.nodes[0].kind,
+        NodeKind::Play { prompts: vec![PromptItem::Say { kind: SayKind::Number, value }], barge_in: true, next: NodeId(1) }
+    );
+}
+
+#[test]
+fn a_node_written_twice_is_named() {
+    let text = format!(
+        "{HEADER}\n[nodes.welcome]\ntype = \"hangup\"\n\n[nodes.welcome]\ntype = \"hangup\"\nprompts = [\"goodbye\"]\n"
+    );
+    assert_eq!(errors(&text), ["t.toml:9:8: error: node `welcome` is defined twice"]);
 }
