@@ -423,3 +423,146 @@ fn the_program_a_call_started_on_stays_with_it() {
     let call = Call::start(std::sync::Arc::clone(&program));
     assert!(std::sync::Arc::ptr_eq(call.interpreter.program(), &program));
 }
+
+// ---------------------------------------------------------------- a whole call
+
+/// A small 012: welcome, language, main menu, staffed hours, the queue,
+/// and the survey after the operator.
+fn line_012() -> Plan {
+    let calendar = ivr_dialplan::calendar::Calendar::parse(
+        "hours.toml",
+        "time_zone = \"Europe/Madrid\"\n[schedules.staffed]\nmonday = [\"07:00-23:00\"]\n",
+    )
+    .expect("valid calendar");
+    let staffed = calendar.schedule("staffed").expect("schedule");
+    let mut plan = Plan::new()
+        .node("welcome", |p| announce("welcome", p.id("choose-language")))
+        .node("choose-language", |p| {
+            menu("choose-language", &[('1', p.id("lang-ca")), ('2', p.id("lang-es"))], retries(2, p.id("lang-ca")))
+        })
+        .node("lang-ca", |p| NodeKind::Language { language: "ca".into(), next: p.id("main") })
+        .node("lang-es", |p| NodeKind::Language { language: "es".into(), next: p.id("main") })
+        .node("main", |p| NodeKind::Menu {
+            prompt: prompts(&["main-menu"]),
+            options: [('2', p.id("hours")), ('9', p.id("hours"))].into(),
+            timeout: secs(5),
+            retries: retries(2, p.id("hours")),
+            sets: [('2', ("topic".to_owned(), "health".to_owned()))].into(),
+        })
+        .node("hours", |p| NodeKind::When { schedule: staffed, open: p.id("queue"), closed: p.id("bye") })
+        .node("queue", |p| NodeKind::Queue {
+            queue: "general".into(),
+            skills: vec![("language".into(), var("language")), ("topic".into(), var("topic"))],
+            priority: 0,
+            max_wait: secs(900),
+            callback_key: None,
+            after_call: Some(p.id("survey")),
+            on_timeout: p.id("bye"),
+            on_closed: p.id("bye"),
+            on_callback: None,
+        })
+        .node("survey", |p| NodeKind::Survey {
+            questions: vec![SurveyQuestion { id: "overall".into(), prompt: prompts(&["survey-overall"]) }],
+            timeout: secs(6),
+            thanks: prompts(&["survey-thanks"]),
+            next: Some(p.id("bye")),
+        })
+        .node("bye", goodbye);
+    plan.calendar = calendar;
+    plan
+}
+
+/// What the shell sends, at what time.
+enum Step {
+    Key(char),
+    Played,
+    Stopped,
+    Wait(u64),
+    Queue(QueueOutcome),
+}
+
+/// Runs the steps and prints the call as a ladder: `->` inputs, `<-` actions.
+fn transcript(steps: &[Step]) -> String {
+    let mut call = Call::start(line_012().build());
+    let mut lines = Vec::new();
+    let mut show = |call: &Call, actions: Vec<Action>, lines: &mut Vec<String>| {
+        let t = (call.now - call.t0).as_secs_f64();
+        for action in actions {
+            lines.push(format!("t={t:.3} <- {action:?}"));
+        }
+    };
+    let started = call.started.clone();
+    show(&call, started, &mut lines);
+    for step in steps {
+        let actions = match step {
+            Step::Key(k) => call.key(*k),
+            Step::Played => call.played(),
+            Step::Stopped => call.stopped(),
+            Step::Wait(s) => call.wait(secs(*s)),
+            Step::Queue(outcome) => call.queue(*outcome),
+        };
+        let t = (call.now - call.t0).as_secs_f64();
+        lines.push(match step {
+            Step::Key(k) => format!("t={t:.3} -> key {k}"),
+            Step::Played => format!("t={t:.3} -> played"),
+            Step::Stopped => format!("t={t:.3} -> stopped"),
+            Step::Wait(_) => format!("t={t:.3} -> (time passes)"),
+            Step::Queue(outcome) => format!("t={t:.3} -> {outcome:?}"),
+        });
+        show(&call, actions, &mut lines);
+    }
+    lines.push(format!("path: {}", call.entered().join(" > ")));
+    lines.join("\n")
+}
+
+#[test]
+fn a_caller_walks_the_line_in_spanish_to_an_operator_and_answers_the_survey() {
+    use Step::*;
+    let steps = [
+        Wait(4),
+        Played,
+        Key('2'),
+        Stopped,
+        Wait(2),
+        Played,
+        Key('2'),
+        Wait(300),
+        Queue(QueueOutcome::Answered),
+        Wait(240),
+        Queue(QueueOutcome::OperatorHungUp),
+        Key('9'),
+        Stopped,
+        Key('#'),
+        Played,
+        Played,
+    ];
+    let expected = r#"t=0.000 <- Play { prompts: ["ca/welcome"], barge_in: false, sensitive: false }
+t=4.000 -> (time passes)
+t=4.000 -> played
+t=4.000 <- Play { prompts: ["ca/choose-language"], barge_in: true, sensitive: false }
+t=4.000 -> key 2
+t=4.000 <- StopPlayback
+t=4.000 -> stopped
+t=4.000 <- Play { prompts: ["es/main-menu"], barge_in: true, sensitive: false }
+t=6.000 -> (time passes)
+t=6.000 -> played
+t=6.000 -> key 2
+t=6.000 <- Enqueue { queue: "general", skills: [("language", "es"), ("topic", "health")], priority: 0, max_wait: 900s, callback_key: None }
+t=306.000 -> (time passes)
+t=306.000 -> Answered
+t=546.000 -> (time passes)
+t=546.000 -> OperatorHungUp
+t=546.000 <- Play { prompts: ["es/survey-overall"], barge_in: true, sensitive: false }
+t=546.000 -> key 9
+t=546.000 <- StopPlayback
+t=546.000 -> stopped
+t=546.000 -> key #
+t=546.000 <- SurveyAnswered { question: "overall", value: Some(9) }
+t=546.000 <- Play { prompts: ["es/survey-thanks"], barge_in: false, sensitive: false }
+t=546.000 -> played
+t=546.000 <- Play { prompts: ["es/goodbye"], barge_in: false, sensitive: false }
+t=546.000 -> played
+t=546.000 <- Hangup
+path: welcome > choose-language > lang-es > main > hours > queue > survey > bye"#;
+    assert_eq!(transcript(&steps), expected);
+}
