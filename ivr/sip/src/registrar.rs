@@ -64,8 +64,10 @@ pub struct RegistrarConfig {
     /// (libre 1.x, i.e. baresip 1.0, refuses a 401 that names SHA-256 at all, and retries 30 to
     /// 60 s later). See `registrar/authenticate.rs`.
     pub md5_fallback: bool,
-    /// User-Agent prefixes offered MD5 alone from the first challenge, so that such phones need
-    /// not wait for the fallback. Default: `baresip v0.` and `baresip v1.` (libre 1.x).
+    /// User-Agent prefixes (case-insensitive) offered MD5 alone from the first challenge, so
+    /// that such clients need not wait for the fallback. Default: `baresip v0.`, `baresip v1.`
+    /// (libre 1.x) and `SIPp/` (SIPp 3.6 answers only the first challenge, and only MD5; our
+    /// SIPp scenarios send `User-Agent: SIPp/3.6`).
     pub md5_only_user_agents: Vec<String>,
 }
 
@@ -81,7 +83,7 @@ impl RegistrarConfig {
             max_contacts_per_aor: 5,
             rate_limit: RateLimitConfig::default(),
             md5_fallback: true,
-            md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
+            md5_only_user_agents: ["baresip v0.", "baresip v1.", "SIPp/"].map(String::from).to_vec(),
         }
     }
 }

@@ -3,10 +3,10 @@
 //! One binary.
 
 mod scenarios {
-    pub mod baresip;
     pub mod calls;
     pub mod golden;
     pub mod net;
+    pub mod peers;
     pub mod props;
     pub mod raw;
     pub mod registrar;

@@ -113,8 +113,10 @@ impl Registrar {
         let call_id = req.core.call_id.as_str();
         let ttl = self.fallback_ttl();
         let known_md5_only = req.header("User-Agent").is_some_and(|ua| {
-            let ua = ua.trim();
-            self.config.md5_only_user_agents.iter().any(|p| ua.starts_with(p.as_str()))
+            let ua = ua.trim().as_bytes();
+            self.config.md5_only_user_agents.iter().any(|p| {
+                ua.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+            })
         });
         let mut first_error = None;
         // Several credentials for our realm (libre 3 answers both challenges): any one will do.

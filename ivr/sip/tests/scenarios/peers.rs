@@ -1,6 +1,7 @@
-//! A real baresip (PEERS.md) registers with the registrar over loopback UDP: the user agent is
-//! driven by a minimal shell (one socket, the deadline from `poll_timeout`) inside the test.
-//! Skipped with a notice when `baresip` is not installed (`apt-get install baresip-core`).
+//! Real peers (PEERS.md) register with the registrar over loopback UDP: baresip 1.0 and a SIPp
+//! scenario (`tests/sipp/register.xml`). The user agent is driven by a minimal shell inside the
+//! test (one socket, the deadline from `poll_timeout`). Each test is skipped with a notice when
+//! its peer is not installed (`apt-get install baresip-core sip-tester`).
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
@@ -27,9 +28,9 @@ impl Drop for Baresip {
     }
 }
 
-fn installed() -> bool {
-    Command::new("baresip")
-        .arg("-h")
+fn installed(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -120,7 +121,7 @@ fn registrar_ua(addr: SocketAddr, config: RegistrarConfig) -> UserAgent {
 
 #[test]
 fn baresip_1_registers_with_md5_digest_at_once_and_unregisters_on_exit() {
-    if !installed() {
+    if !installed("baresip", "-h") {
         eprintln!("SKIPPED: baresip is not installed (apt-get install baresip-core)");
         return;
     }
@@ -144,4 +145,41 @@ fn baresip_1_registers_with_md5_digest_at_once_and_unregisters_on_exit() {
     let events = serve(&mut ua, &socket, Duration::from_secs(10), gone);
     assert!(gone(&events), "no unregistration: {events:?}");
     let _ = phone.child.wait();
+}
+
+#[test]
+fn sipp_registers_with_md5_digest_then_unregisters_with_wildcard() {
+    if !installed("sipp", "-v") {
+        eprintln!("SKIPPED: sipp is not installed (apt-get install sip-tester)");
+        return;
+    }
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let mut ua = registrar_ua(addr, RegistrarConfig::new("012", vec![5; 32]));
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/register.xml");
+    let dir = std::env::temp_dir().join(format!("ivr-sip-sipp-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("create sipp dir");
+    let mut sipp = Command::new("sipp")
+        .arg(addr.to_string())
+        .args(["-sf", scenario, "-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
+        .args(["-p", &free_port().to_string(), "-timeout", "10s", "-trace_err"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp");
+    let gone = |e: &[RegistrationEvent]| e.iter().any(|e| matches!(e, RegistrationEvent::Unregistered { .. }));
+    let events = serve(&mut ua, &socket, Duration::from_secs(15), gone);
+    let status = sipp.wait().expect("sipp exits");
+    let errors: String = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "sipp failed: {events:?}\n{errors}");
+    assert!(matches!(events.first(), Some(RegistrationEvent::Registered { .. })), "{events:?}");
+    assert!(gone(&events));
 }
