@@ -30,8 +30,8 @@
 //! blocks in a row. After that, `silence` of continuous quiet ends it with
 //! [`RecordingEnd::Silence`] and the trailing quiet is trimmed to
 //! [`KEPT_TRAILING_SILENCE`]. Before it, `silence + no_speech_grace` of
-//! recording ends it with [`RecordingEnd::NoSpeech`]. `max_length` cuts it
-//! at exactly that many samples.
+//! recording ends it with [`RecordingEnd::NoSpeech`]. `max_length` (at most
+//! [`MAX_RECORDING`]) cuts it at exactly that many samples.
 
 use std::f64::consts::PI;
 use std::time::{Duration, Instant};
@@ -49,6 +49,9 @@ pub const KEPT_TRAILING_SILENCE: Duration = Duration::from_millis(300);
 /// How far behind the wallclock the recording may lag before missing audio
 /// is padded with silence (packets in flight, the peer's jitter).
 pub const JITTER_ALLOWANCE: Duration = Duration::from_millis(200);
+/// The longest recording kept whatever `max_length` says (9.6 MB of
+/// samples): a message line, not a call recorder.
+pub const MAX_RECORDING: Duration = Duration::from_secs(600);
 /// Holes remembered for late packets.
 const HOLES: usize = 8;
 /// A timestamp this far (1 s in 8 kHz units) from the arrival time is a new
@@ -185,13 +188,13 @@ pub struct Recorder {
 impl Recorder {
     /// Recording starts at `now` (the beep, if any, is over).
     pub fn new(config: &RecordConfig, now: Instant) -> Recorder {
-        let max_samples = duration_to_samples(config.max_length);
+        let max_samples = duration_to_samples(config.max_length.min(MAX_RECORDING));
         let silence_samples = duration_to_samples(config.silence).max(BLOCK);
         Recorder {
             start: now,
             max_samples,
             silence_samples,
-            no_speech_samples: silence_samples + duration_to_samples(config.no_speech_grace),
+            no_speech_samples: silence_samples.saturating_add(duration_to_samples(config.no_speech_grace)),
             speech_level: mean_square_at(config.speech_dbfs),
             quiet_level: mean_square_at(config.quiet_dbfs),
             samples: Vec::with_capacity(max_samples.min(8000 * 30)),
@@ -392,10 +395,13 @@ fn restarted(anchor: &Anchor, now: Instant, ssrc: u32, timestamp: u32) -> bool {
     delta < -JUMP_TOLERANCE || (delta - elapsed).abs() > JUMP_TOLERANCE
 }
 
+/// The longest beep we generate, whatever the configuration says.
+pub const MAX_BEEP: Duration = Duration::from_secs(2);
+
 /// The beep as a prompt: a sine at the configured frequency and level, with
 /// 5 ms raised-cosine ramps so that it starts and stops without a click.
 pub fn beep_prompt(beep: &BeepConfig) -> Prompt {
-    let n = duration_to_samples(beep.duration);
+    let n = duration_to_samples(beep.duration.min(MAX_BEEP));
     let amplitude = 32767.0 * 10f64.powf(beep.level_dbfs.min(0.0) / 20.0);
     let ramp = (n / 2).min(40);
     let samples: Vec<i16> = (0..n)
@@ -462,6 +468,29 @@ mod tests {
         assert!(pcm[0].abs() < 100 && pcm[pcm.len() - 1].abs() < 100);
         let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
         assert!((7800..=8400).contains(&peak), "-12 dBFS peak: {peak}");
+    }
+
+    #[test]
+    fn extreme_configurations_neither_panic_nor_allocate_without_bound() {
+        let t0 = Instant::now();
+        let config = RecordConfig {
+            beep: Some(BeepConfig { frequency_hz: f64::NAN, duration: Duration::MAX, level_dbfs: f64::INFINITY }),
+            max_length: Duration::MAX,
+            silence: Duration::MAX,
+            no_speech_grace: Duration::MAX,
+            speech_dbfs: f64::NAN,
+            quiet_dbfs: -1000.0,
+            stop_digit: None,
+        };
+        assert_eq!(beep_prompt(config.beep.as_ref().expect("set")).duration(), MAX_BEEP);
+        let mut r = Recorder::new(&config, t0);
+        r.handle_audio(t0, Codec::Pcmu, 1, 0, &[0x80; 160]);
+        r.handle_timeout(t0 + Duration::from_secs(3600));
+        let capped = r.poll_finished().expect("capped at MAX_RECORDING");
+        assert_eq!((capped.end, capped.duration()), (RecordingEnd::MaxLength, MAX_RECORDING));
+        let mut empty = Recorder::new(&RecordConfig { max_length: Duration::ZERO, ..RecordConfig::default() }, t0);
+        empty.handle_timeout(t0);
+        assert_eq!(empty.poll_finished().map(|r| (r.end, r.samples.len())), Some((RecordingEnd::MaxLength, 0)));
     }
 
     #[test]
