@@ -54,4 +54,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+
+    /// The local journal could not be opened, written or read.
+    #[error("call-record journal failed")]
+    Journal(#[from] crate::journal::JournalError),
 }

@@ -16,9 +16,15 @@ use crate::Backend;
 /// `<version as 4 digits>_<description>.sql` in the backend's folder.
 type Source = (i64, &'static str, &'static str);
 
-const SQLITE: &[Source] = &[(1, "calls", include_str!("../migrations/sqlite/0001_calls.sql"))];
+const SQLITE: &[Source] = &[
+    (1, "calls", include_str!("../migrations/sqlite/0001_calls.sql")),
+    (2, "full_record", include_str!("../migrations/sqlite/0002_full_record.sql")),
+];
 
-const POSTGRES: &[Source] = &[(1, "calls", include_str!("../migrations/postgres/0001_calls.sql"))];
+const POSTGRES: &[Source] = &[
+    (1, "calls", include_str!("../migrations/postgres/0001_calls.sql")),
+    (2, "full_record", include_str!("../migrations/postgres/0002_full_record.sql")),
+];
 
 fn sources(backend: Backend) -> &'static [Source] {
     match backend {

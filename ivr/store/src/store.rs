@@ -1,11 +1,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 
 use crate::url::{self, SqliteUrl};
-use crate::{CallRecord, StoreError, migrations};
+use crate::{StoreError, migrations};
 
 /// How long a query waits for a pooled connection (and `connect` for the
 /// first one) before it fails. The writer retries on top of this.
@@ -42,8 +42,8 @@ impl fmt::Display for Backend {
 /// shared).
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
 }
 
 impl fmt::Debug for Store {
@@ -51,18 +51,6 @@ impl fmt::Debug for Store {
         f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
     }
 }
-
-const INSERT_CALL: &str = "INSERT INTO calls (call_id, dialled, started_at_ms, answered_at_ms, \
-     ended_at_ms, end_reason, sip_status, codec, language, digits_rfc4733, digits_sip_info, \
-     digits_inband, rtp_packets_sent, rtp_packets_received, rtp_packets_lost) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-     ON CONFLICT (call_id) DO NOTHING";
-
-const SELECT_CALL: &str = "SELECT call_id, dialled, started_at_ms, answered_at_ms, ended_at_ms, \
-     end_reason, sip_status, codec, language, digits_rfc4733, digits_sip_info, digits_inband, \
-     rtp_packets_sent, rtp_packets_received, rtp_packets_lost FROM calls WHERE call_id = $1";
-
-const COUNT_CALLS: &str = "SELECT COUNT(*) FROM calls";
 
 impl Store {
     /// Opens a pool on `url` and brings the schema up to date.
@@ -134,56 +122,18 @@ impl Store {
         self.backend
     }
 
-    /// Inserts `records` in one transaction. A record whose `call_id` is
-    /// already stored is skipped, so a batch retried after an ambiguous
-    /// failure (commit sent, answer lost) stores nothing twice.
-    pub async fn insert_calls(&self, records: &[CallRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let query_error = |source| StoreError::Query { backend: self.backend, op: "insert_calls", source };
-        let mut tx = self.pool.begin().await.map_err(query_error)?;
-        for record in records {
-            sqlx::query(INSERT_CALL)
-                .bind(&record.call_id)
-                .bind(&record.dialled)
-                .bind(record.started_at_ms)
-                .bind(record.answered_at_ms)
-                .bind(record.ended_at_ms)
-                .bind(&record.end_reason)
-                .bind(record.sip_status)
-                .bind(&record.codec)
-                .bind(&record.language)
-                .bind(record.digits_rfc4733)
-                .bind(record.digits_sip_info)
-                .bind(record.digits_inband)
-                .bind(record.rtp_packets_sent)
-                .bind(record.rtp_packets_received)
-                .bind(record.rtp_packets_lost)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_error)?;
-        }
-        tx.commit().await.map_err(query_error)
-    }
-
-    /// The stored record for `call_id`, if any.
-    pub async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
-        let query_error = |source| StoreError::Query { backend: self.backend, op: "call", source };
-        let row = sqlx::query(SELECT_CALL)
-            .bind(call_id)
-            .fetch_optional(&self.pool)
+    /// Applies any migration not yet applied (idempotent; `connect` has
+    /// already done it, so this is for `ivr migrate` to report) and returns
+    /// the schema version now in force.
+    pub async fn migrate(&self) -> Result<i64, StoreError> {
+        migrations::migrator(self.backend)
+            .run(&self.pool)
             .await
-            .map_err(query_error)?;
-        row.as_ref().map(call_from_row).transpose().map_err(query_error)
-    }
-
-    /// How many calls are stored.
-    pub async fn count_calls(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(COUNT_CALLS)
+            .map_err(|source| StoreError::Migrate { backend: self.backend, source })?;
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(&self.pool)
             .await
-            .map_err(|source| StoreError::Query { backend: self.backend, op: "count_calls", source })
+            .map_err(|source| StoreError::Query { backend: self.backend, op: "migrate", source })
     }
 
     /// Closes the pool, waiting for connections in use to be returned
@@ -191,24 +141,4 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-fn call_from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
-    Ok(CallRecord {
-        call_id: row.try_get("call_id")?,
-        dialled: row.try_get("dialled")?,
-        started_at_ms: row.try_get("started_at_ms")?,
-        answered_at_ms: row.try_get("answered_at_ms")?,
-        ended_at_ms: row.try_get("ended_at_ms")?,
-        end_reason: row.try_get("end_reason")?,
-        sip_status: row.try_get("sip_status")?,
-        codec: row.try_get("codec")?,
-        language: row.try_get("language")?,
-        digits_rfc4733: row.try_get("digits_rfc4733")?,
-        digits_sip_info: row.try_get("digits_sip_info")?,
-        digits_inband: row.try_get("digits_inband")?,
-        rtp_packets_sent: row.try_get("rtp_packets_sent")?,
-        rtp_packets_received: row.try_get("rtp_packets_received")?,
-        rtp_packets_lost: row.try_get("rtp_packets_lost")?,
-    })
 }
