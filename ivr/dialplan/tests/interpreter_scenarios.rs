@@ -66,6 +66,19 @@ fn a_barge_in_play_is_skipped_when_the_caller_is_already_typing_ahead() {
 }
 
 #[test]
+fn a_key_during_a_looping_hold_message_restarts_it_instead_of_spinning() {
+    let program = Plan::new()
+        .node("hold", |p| NodeKind::Play { prompts: prompts(&["please-hold"]), barge_in: true, next: p.id("again") })
+        .node("again", |p| NodeKind::Goto { target: p.id("hold") })
+        .build();
+    let mut call = Call::start(program);
+    assert_eq!(call.key('5'), vec![Action::StopPlayback]);
+    assert_eq!(call.stopped(), vec![play(&["ca/please-hold"], true)]);
+    assert!(!call.interpreter.is_finished());
+    assert_eq!(call.played(), vec![play(&["ca/please-hold"], true)]);
+}
+
+#[test]
 fn a_finished_playback_nobody_asked_for_changes_nothing() {
     let program = Plan::new().node("welcome", |p| announce("welcome", p.id("bye"))).node("bye", goodbye).build();
     let mut call = Call::start(program);

@@ -187,6 +187,8 @@ pub struct Interpreter {
     steps: u32,
     /// When `steps` last started from zero.
     budget_since: Instant,
+    /// Barge-in prompts skipped for type-ahead since then.
+    skipped: Vec<NodeId>,
     wallclock: jiff::Timestamp,
     ivr: IvrClock,
     patterns: HashMap<String, Regex>,
@@ -218,6 +220,7 @@ impl Interpreter {
             actions: VecDeque::new(),
             steps: 0,
             budget_since: now,
+            skipped: Vec::new(),
             wallclock,
             patterns: HashMap::new(),
         };
@@ -367,6 +370,7 @@ impl Interpreter {
     fn renew_budget(&mut self, now: Instant) {
         self.steps = 0;
         self.budget_since = now;
+        self.skipped.clear();
     }
 
     fn listening(&self) -> bool {
@@ -390,7 +394,13 @@ impl Interpreter {
         match &node.kind {
             NodeKind::Play { prompts, barge_in, next } => {
                 if *barge_in && !self.type_ahead.is_empty() {
-                    return Flow::Go(*next);
+                    if !self.skipped.contains(&id) {
+                        self.skipped.push(id);
+                        return Flow::Go(*next);
+                    }
+                    // Back at a prompt already skipped since the last input
+                    // (a looping hold message): nothing ahead listens.
+                    self.type_ahead.clear();
                 }
                 self.play_then(now, prompts, *barge_in, After::Go(*next))
             }
