@@ -293,7 +293,7 @@ fn unknown_unreachable_and_mistyped_nodes_and_keys() {
             "tests/fixtures/broken/nodes.toml:6:1: error: unknown key `colour` in `[dialplan]` (expected name, version, languages, start, calendar, queues, step_budget, max_ivr_secs)",
             "tests/fixtures/broken/nodes.toml:13:8: error: missing key `prompt` in menu node `main`",
             "tests/fixtures/broken/nodes.toml:15:1: error: unknown key `prompts` in menu node `main` (expected type, prompt, options, timeout_secs, retries, no_input, invalid, default, set)",
-            "tests/fixtures/broken/nodes.toml:16:36: error: unknown node `mian`",
+            "tests/fixtures/broken/nodes.toml:16:36: error: unknown node `mian` (did you mean `main`?)",
             "tests/fixtures/broken/nodes.toml:17:16: error: `timeout_secs` in menu node `main` must be an integer of at least 1, found a string",
             "tests/fixtures/broken/nodes.toml:20:8: error: invalid node name `Goodbye`: names are lowercase letters, digits, `-` and `_`",
             "tests/fixtures/broken/nodes.toml:20:8: error: node `Goodbye` is unreachable from the start node `welcome`",

@@ -303,7 +303,7 @@ fn compile(
             Some(id) => *id,
             None => {
                 cx.diagnostics
-                    .push(source.error(s.span.clone(), format!("unknown node `{}`", s.value)));
+                    .push(source.error(s.span.clone(), nodes::unknown_node(&s.value, &ids)));
                 UNRESOLVED
             }
         });

@@ -84,7 +84,7 @@ impl<'a> Context<'a> {
         match self.ids.get(&name.value) {
             Some(id) => *id,
             None => {
-                self.error(name.span.clone(), format!("unknown node `{}`", name.value));
+                self.error(name.span.clone(), unknown_node(&name.value, self.ids));
                 UNRESOLVED
             }
         }
@@ -464,6 +464,42 @@ impl<'a> Context<'a> {
             CalendarState::Broken => ScheduleId(u32::MAX),
         }
     }
+}
+
+/// "unknown node `mian` (did you mean `main`?)": the hint names the closest
+/// node within two edits, if there is one.
+pub(super) fn unknown_node(name: &str, ids: &BTreeMap<String, NodeId>) -> String {
+    let closest = ids
+        .keys()
+        .map(|known| (edit_distance(name, known), known))
+        .filter(|(d, known)| *d <= 2 && *d < known.chars().count())
+        .min();
+    match closest {
+        Some((_, known)) => format!("unknown node `{name}` (did you mean `{known}`?)"),
+        None => format!("unknown node `{name}`"),
+    }
+}
+
+/// Levenshtein distance, with a swap of two neighbours counted as one
+/// edit ("mian" -> "main"), over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows: two back (for swaps), one back, current.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut current = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            current[j] = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                current[j] = current[j].min(before[j - 2] + 1);
+            }
+        }
+        before = std::mem::replace(&mut previous, current);
+    }
+    previous[b.len()]
 }
 
 /// Whether a prompt list may be absent or empty.
@@ -850,5 +886,30 @@ fn survey(cx: &mut Context<'_>, f: &mut Fields<'_, '_, '_>) -> NodeKind {
         timeout: cx.seconds(f, "timeout_secs", 1, 6),
         thanks: cx.prompts(f, "thanks", Need::Optional),
         next: cx.optional_target(f, "next"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_count_insertions_deletions_changes_and_swaps() {
+        assert_eq!(edit_distance("main", "main"), 0);
+        assert_eq!(edit_distance("mian", "main"), 1);
+        assert_eq!(edit_distance("man", "main"), 1);
+        assert_eq!(edit_distance("maim", "main"), 1);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("goodby", "goodbye"), 1);
+    }
+
+    #[test]
+    fn an_unknown_node_names_a_close_one() {
+        let ids = BTreeMap::from([("main".to_owned(), NodeId(0)), ("goodbye".to_owned(), NodeId(1))]);
+        assert_eq!(unknown_node("mian", &ids), "unknown node `mian` (did you mean `main`?)");
+        assert_eq!(unknown_node("operator", &ids), "unknown node `operator`");
+        // Short names are not "close" to everything.
+        let ids = BTreeMap::from([("a".to_owned(), NodeId(0))]);
+        assert_eq!(unknown_node("b", &ids), "unknown node `b`");
     }
 }
