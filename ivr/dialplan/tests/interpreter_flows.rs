@@ -485,7 +485,7 @@ enum Step {
 fn transcript(steps: &[Step]) -> String {
     let mut call = Call::start(line_012().build());
     let mut lines = Vec::new();
-    let mut show = |call: &Call, actions: Vec<Action>, lines: &mut Vec<String>| {
+    let show = |call: &Call, actions: Vec<Action>, lines: &mut Vec<String>| {
         let t = (call.now - call.t0).as_secs_f64();
         for action in actions {
             lines.push(format!("t={t:.3} <- {action:?}"));
