@@ -37,15 +37,17 @@
 //!   says. Requests inside a dialog go to the address the dialog was established with: the
 //!   source address of the initial INVITE (incoming calls) or `to_addr` (outgoing calls); the
 //!   remote Contact is used only as the Request-URI. This is robust behind NAT and SBCs.
-
 //!
+//! # Registrar
 //! A [`Registrar`] (RFC 3261 10.3 with RFC 7616 Digest authentication, module [`registrar`],
 //! digest in [`auth`]) can be attached with [`UserAgent::set_registrar`]: it answers REGISTER and
-//! knows where each operator phone is reachable ([`Binding::invite`]).
+//! knows where each operator phone is reachable ([`Binding::invite`]). Behaviour, configuration
+//! and security notes: `docs/registrar.md`.
 //!
 //! # Known limits
-//! No PRACK/100rel, session timers, UPDATE, authentication of our own requests, or DNS (the shell gives socket
-//! addresses). Forked 2xx from several remote tags are not ACKed/BYEd beyond the first. The ACK
+//! No PRACK/100rel, session timers, UPDATE, authentication of our own requests, or DNS (the
+//! shell gives socket addresses). Registrations live in memory only; no RFC 5626 outbound,
+//! GRUU or Path. Forked 2xx from several remote tags are not ACKed/BYEd beyond the first. The ACK
 //! of a re-INVITE we answered raises no event (an answer carried in that ACK is not surfaced).
 //! Server transactions match on branch and method only (not sent-by).
 
