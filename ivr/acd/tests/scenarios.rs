@@ -514,3 +514,25 @@ fn the_snapshot_shows_waiting_callers_and_agents_in_their_states() {
     assert_eq!(carmen.time_in_status, secs(10.0));
     assert_eq!(snap.agents[0].status, AgentStatus::LoggedOut);
 }
+
+// ---- the line's own files -----------------------------------------------------------------
+
+#[test]
+fn the_012_queue_and_demo_agent_files_are_valid_and_cover_the_line() {
+    let queues = include_str!("../../../dialplans/queues.toml");
+    let agents = include_str!("../../../dialplans/agents.toml");
+    let config = ivr_acd::AcdConfig::parse("dialplans/queues.toml", queues, "dialplans/agents.toml", agents).expect("valid");
+    assert_eq!(config.queues.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(), ["general"]);
+    for language in ["ca", "es", "en", "oc"] {
+        assert!(config.agents.iter().any(|a| a.skills.iter().any(|(s, v, _)| s == "language" && v == language)), "{language}");
+    }
+    for topic in ["procedures", "health", "education", "work", "transport", "other"] {
+        assert!(config.agents.iter().any(|a| a.skills.iter().any(|(s, v, _)| s == "topic" && v == topic)), "{topic}");
+    }
+    assert!(config.agents.iter().all(|a| matches!(a.password, Some(ivr_acd::SecretRef::Demo(_)))), "the demo file holds demo passwords only");
+    // An Occitan caller reaches the Occitan speaker, or a Catalan one at once.
+    let mut s = Sim::new(queues, agents);
+    s.login(&["marta"]);
+    let out = s.enqueue(1, &[("language", "oc"), ("topic", "procedures")], 0);
+    assert_eq!(offers(&out), offer(&s, 1, "marta"));
+}
