@@ -587,6 +587,16 @@ fn check_prompts(
     catalog: &PromptCatalog,
     d: &mut Vec<Diagnostic>,
 ) {
+    // A language with no prompts at all is one problem, not one per prompt.
+    let (present, absent): (Vec<&Located<String>>, Vec<&Located<String>>) =
+        languages.iter().partition(|l| catalog.languages().any(|known| known == l.value));
+    if !prompt_uses.is_empty() || !say_uses.is_empty() {
+        for language in absent {
+            let message = format!("no prompts in language `{}`: the prompts folder has no `{}` folder", language.value, language.value);
+            d.push(source.error(language.span.clone(), message));
+        }
+    }
+    let languages = &present;
     let mut uses: Vec<&Located<String>> = prompt_uses.iter().collect();
     uses.sort_by_key(|u| u.span.start);
     let mut seen = BTreeSet::new();

@@ -345,3 +345,13 @@ fn a_node_written_twice_is_named() {
     );
     assert_eq!(errors(&text), ["t.toml:9:8: error: node `welcome` is defined twice"]);
 }
+
+#[test]
+fn a_language_without_any_prompts_is_one_error() {
+    let text = "[dialplan]\nname = \"t\"\nlanguages = [\"ca\", \"en\"]\nstart = \"welcome\"\n\n\
+                [nodes.welcome]\ntype = \"hangup\"\nprompts = [\"goodbye\", \"welcome\"]\n";
+    assert_eq!(
+        errors(text),
+        ["t.toml:3:20: error: no prompts in language `en`: the prompts folder has no `en` folder"]
+    );
+}
