@@ -451,3 +451,35 @@ proptest! {
 }
 
 
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// No file content reaches a panic: the line's own files with random
+    /// edits parse or fail with a position inside the file.
+    #[test]
+    fn config_files_with_random_edits_never_panic(
+        edits in proptest::collection::vec((any::<usize>(), any::<usize>(), "[ -~\n]{0,4}"), 1..4),
+        agents_file in any::<bool>(),
+    ) {
+        let queues = include_str!("../../../dialplans/queues.toml");
+        let agents = include_str!("../../../dialplans/agents.toml");
+        let mut text = String::from(if agents_file { agents } else { queues });
+        for (at, cut, insert) in edits {
+            let mut at = at % (text.len() + 1);
+            while !text.is_char_boundary(at) { at -= 1; }
+            let mut end = (at + cut % 8).min(text.len());
+            while !text.is_char_boundary(end) { end -= 1; }
+            text.replace_range(at..end.max(at), &insert);
+        }
+        let result = if agents_file {
+            AcdConfig::parse("q", queues, "a", &text)
+        } else {
+            AcdConfig::parse("q", &text, "a", agents)
+        };
+        if let Err(e) = result {
+            let lines = text.lines().count().max(1) as u32 + 1;
+            prop_assert!(e.position.line >= 1 && e.position.line <= lines, "{e}");
+        }
+    }
+}
