@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::config::{AcdConfig, QueueConfig};
+use crate::config::{AcdConfig, AgentConfig, QueueConfig};
 use crate::event::{
     AcdOutput, AgentState, AgentStatus, BreakReason, CallbackNumber, CancelReason, ClosedReason, EndedBy, OfferFailure,
     QueueEvent, QueueEventKind,
@@ -39,6 +39,19 @@ pub enum AcdError {
     NoCallbackInProgress(CallId),
     #[error("{0} is logged out")]
     AgentLoggedOut(AgentId),
+    #[error("an agent with login {0:?} exists already")]
+    DuplicateLogin(String),
+    #[error("no queue is named {0:?}")]
+    UnknownQueueName(String),
+    #[error("skill level {0} is out of range 1..=10")]
+    LevelOutOfRange(u8),
+}
+
+fn check_levels(skills: &[(String, String, u8)]) -> Result<(), AcdError> {
+    match skills.iter().find(|(_, _, l)| !(1..=10).contains(l)) {
+        Some((_, _, l)) => Err(AcdError::LevelOutOfRange(*l)),
+        None => Ok(()),
+    }
 }
 
 /// Where a queued call keeps its place: higher priority first, then arrival.
@@ -178,30 +191,6 @@ impl Acd {
     /// An ACD with every agent logged out. Log timestamps count from `epoch`.
     pub fn new(config: AcdConfig, epoch: Instant) -> Acd {
         let mut skill_table = SkillTable::default();
-        let all_queues: Vec<QueueId> = (0..config.queues.len()).map(|i| QueueId(i as u32)).collect();
-        let mut agents = Vec::with_capacity(config.agents.len());
-        for a in &config.agents {
-            let queues = if a.queues.is_empty() {
-                all_queues.clone()
-            } else {
-                all_queues.iter().copied().filter(|q| a.queues.contains(&config.queues[q.index()].name)).collect()
-            };
-            agents.push(Agent {
-                login: a.login.clone(),
-                display_name: a.display_name.clone(),
-                sip_user: a.sip_user.clone(),
-                skills: AgentSkills::new(&mut skill_table, &a.skills),
-                queues,
-                status: AgentStatus::LoggedOut,
-                state: AgentState::Idle,
-                status_since: epoch,
-                state_since: epoch,
-                idle_since: epoch,
-                talk_time: Duration::ZERO,
-                misses: 0,
-                handling: None,
-            });
-        }
         // Relax values name skills too; intern them so a caller's value can
         // be matched against them.
         for q in &config.queues {
@@ -216,24 +205,19 @@ impl Acd {
         let queues = config
             .queues
             .into_iter()
-            .enumerate()
-            .map(|(i, config)| Queue {
+            .map(|config| Queue {
                 config,
                 waiting: BTreeMap::new(),
-                members: (0..agents.len())
-                    .filter(|a| agents[*a].queues.contains(&QueueId(i as u32)))
-                    .map(|a| AgentId(a as u32))
-                    .collect(),
+                members: Vec::new(),
                 closed: false,
                 handle_times: VecDeque::new(),
                 rr_last: None,
             })
             .collect();
-        let agent_by_login = agents.iter().enumerate().map(|(i, a)| (a.login.clone(), AgentId(i as u32))).collect();
-        Acd {
+        let mut acd = Acd {
             epoch,
             queues,
-            agents,
+            agents: Vec::with_capacity(config.agents.len()),
             skill_table,
             calls: HashMap::new(),
             global: BTreeMap::new(),
@@ -244,8 +228,81 @@ impl Acd {
             outputs: VecDeque::new(),
             next_seq: 0,
             stats: AcdStats::default(),
-            agent_by_login,
+            agent_by_login: HashMap::new(),
+        };
+        for agent in &config.agents {
+            acd.insert_agent(agent, epoch);
         }
+        acd
+    }
+
+    /// Adds an agent (the console, `ivr agent add`), logged out. Its id is
+    /// the next index.
+    pub fn add_agent(&mut self, now: Instant, agent: &AgentConfig) -> Result<AgentId, AcdError> {
+        self.advance(now);
+        if self.agent_by_login.contains_key(&agent.login) {
+            return Err(AcdError::DuplicateLogin(agent.login.clone()));
+        }
+        if let Some(queue) = agent.queues.iter().find(|q| self.queue_id(q).is_none()) {
+            return Err(AcdError::UnknownQueueName(queue.clone()));
+        }
+        check_levels(&agent.skills)?;
+        let id = self.insert_agent(agent, now);
+        self.refresh_requirements();
+        Ok(id)
+    }
+
+    /// Replaces an agent's skills; they apply from the next routing
+    /// decision (a free agent may be offered a waiting call at once).
+    pub fn set_agent_skills(&mut self, now: Instant, agent: AgentId, skills: &[(String, String, u8)]) -> Result<(), AcdError> {
+        self.advance(now);
+        check_levels(skills)?;
+        let a = self.agents.get_mut(agent.index()).ok_or(AcdError::UnknownAgent(agent))?;
+        a.skills = AgentSkills::new(&mut self.skill_table, skills);
+        self.refresh_requirements();
+        if self.free.contains(&agent) {
+            self.dirty_agents.insert(agent);
+        }
+        self.dispatch(now);
+        Ok(())
+    }
+
+    /// Callers' skill values are resolved against the values agents have;
+    /// a new value (an agent added or reskilled) may resolve one that did
+    /// not before. Only the changed agent can newly match, so no call needs
+    /// routing again on its own account.
+    fn refresh_requirements(&mut self) {
+        for c in self.calls.values_mut() {
+            c.reqs = skills::requirements(&self.queues[c.queue.index()].config, &self.skill_table, &c.skills, c.stage);
+        }
+    }
+
+    fn insert_agent(&mut self, config: &AgentConfig, now: Instant) -> AgentId {
+        let id = AgentId(u32::try_from(self.agents.len()).expect("fewer than 2^32 agents"));
+        let queues: Vec<QueueId> = (0..self.queues.len())
+            .map(|i| QueueId(i as u32))
+            .filter(|q| config.queues.is_empty() || config.queues.contains(&self.queues[q.index()].config.name))
+            .collect();
+        for q in &queues {
+            self.queues[q.index()].members.push(id);
+        }
+        self.agents.push(Agent {
+            login: config.login.clone(),
+            display_name: config.display_name.clone(),
+            sip_user: config.sip_user.clone(),
+            skills: AgentSkills::new(&mut self.skill_table, &config.skills),
+            queues,
+            status: AgentStatus::LoggedOut,
+            state: AgentState::Idle,
+            status_since: now,
+            state_since: now,
+            idle_since: now,
+            talk_time: Duration::ZERO,
+            misses: 0,
+            handling: None,
+        });
+        self.agent_by_login.entry(config.login.clone()).or_insert(id);
+        id
     }
 
     // ---- lookups -------------------------------------------------------

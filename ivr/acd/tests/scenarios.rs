@@ -472,6 +472,37 @@ fn commands_that_do_not_fit_change_nothing() {
     assert_eq!(s.acd.agent_state(anna), Some(AgentState::OnCall { call: CallId(1) }));
 }
 
+// ---- agents added and changed at run time ----------------------------------------------
+
+#[test]
+fn agents_added_or_reskilled_at_run_time_take_waiting_calls() {
+    let mut s = sim("");
+    s.login(&["anna"]);
+    let english = &[("language", "en"), ("topic", "health")];
+    assert!(offers(&s.enqueue(1, english, 0)).is_empty(), "nobody speaks English");
+    assert!(offers(&s.enqueue(2, english, 0)).is_empty());
+    let dana = ivr_acd::AgentConfig {
+        login: "dana".into(),
+        display_name: "Dana".into(),
+        sip_user: "dana".into(),
+        password: None,
+        queues: vec!["general".into()],
+        skills: vec![("language".into(), "en".into(), 8), ("topic".into(), "health".into(), 4)],
+    };
+    let id = s.acd.add_agent(s.now, &dana).expect("added");
+    assert_eq!(s.acd.agent_status(id), Some(&AgentStatus::LoggedOut));
+    assert_eq!(s.acd.add_agent(s.now, &dana), Err(AcdError::DuplicateLogin("dana".into())));
+    let elsewhere = ivr_acd::AgentConfig { login: "eve".into(), queues: vec!["nope".into()], ..dana.clone() };
+    assert_eq!(s.acd.add_agent(s.now, &elsewhere), Err(AcdError::UnknownQueueName("nope".into())));
+    s.login(&["dana"]);
+    assert_eq!(offers(&s.history.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>()), offer(&s, 1, "dana"));
+    let anna = s.agent("anna");
+    let skills = [("language".to_string(), "en".to_string(), 5), ("topic".to_string(), "health".to_string(), 5)];
+    assert_eq!(s.acd.set_agent_skills(s.now, anna, &[("language".into(), "en".into(), 0)]), Err(AcdError::LevelOutOfRange(0)));
+    s.acd.set_agent_skills(s.now, anna, &skills).expect("reskilled");
+    assert_eq!(offers(&s.actions()), offer(&s, 2, "anna"), "anna speaks English now");
+}
+
 // ---- queue log and views ----------------------------------------------------------------
 
 #[test]
