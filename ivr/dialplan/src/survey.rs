@@ -17,6 +17,13 @@ use std::time::{Duration, Instant};
 /// nothing more; shortened to the answer timeout when that is shorter.
 pub const SURVEY_INTER_DIGIT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// `now + wait`, or as far as an `Instant` goes when a program's timeout
+/// is too long to add (a deadline must never panic). Shared with the
+/// interpreter.
+pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait).or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX)))).unwrap_or(now)
+}
+
 /// How reading one answer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerOutcome {
@@ -68,7 +75,7 @@ impl AnswerReader {
     pub fn start(now: Instant, answer_timeout: Duration) -> AnswerReader {
         AnswerReader {
             inter_digit_timeout: SURVEY_INTER_DIGIT_TIMEOUT.min(answer_timeout),
-            state: ReaderState::AwaitingFirstKey { deadline: now + answer_timeout },
+            state: ReaderState::AwaitingFirstKey { deadline: later(now, answer_timeout) },
         }
     }
 
@@ -79,10 +86,10 @@ impl AnswerReader {
             (ReaderState::Done(_), _) => return None,
             (ReaderState::AwaitingFirstKey { .. }, '0'..='9') => {
                 let value = key as u8 - b'0';
-                ReaderState::Pending { value, deadline: now + self.inter_digit_timeout }
+                ReaderState::Pending { value, deadline: later(now, self.inter_digit_timeout) }
             }
             (ReaderState::Pending { value: 1, .. }, '0') => {
-                ReaderState::Pending { value: 10, deadline: now + self.inter_digit_timeout }
+                ReaderState::Pending { value: 10, deadline: later(now, self.inter_digit_timeout) }
             }
             (ReaderState::Pending { value, .. }, '#') => ReaderState::Done(AnswerOutcome::Answered(value)),
             // '*', 'A'..'D', a lone '#', or a digit that makes no answer.

@@ -526,6 +526,23 @@ fn the_call_ends_when_its_time_in_the_ivr_is_spent() {
 }
 
 #[test]
+fn a_timeout_too_long_to_add_to_the_clock_is_only_very_long() {
+    let program = Plan::new()
+        .node("m", |p| NodeKind::Menu {
+            prompt: vec![],
+            options: [('1', p.id("bye"))].into(),
+            timeout: std::time::Duration::MAX,
+            retries: retries(0, p.id("bye")),
+            sets: Default::default(),
+        })
+        .node("bye", goodbye)
+        .build();
+    let mut call = Call::start(program);
+    assert_eq!(call.next_deadline(), Some(secs(900)), "the IVR limit comes first");
+    assert_eq!(call.key('1'), vec![play(&["ca/goodbye"], false)]);
+}
+
+#[test]
 fn a_hang_up_ends_everything_and_later_inputs_do_nothing() {
     let mut call = Call::start(language_menu().build());
     assert_eq!(call.input(Input::HungUp), vec![]);

@@ -155,3 +155,12 @@ fn a_short_answer_timeout_also_shortens_the_inter_digit_pause() {
     reader.handle_key(t0, '4');
     assert_eq!(reader.poll_timeout(), Some(t0 + short));
 }
+
+#[test]
+fn an_answer_timeout_too_long_to_add_to_the_clock_does_not_panic() {
+    let t0 = Instant::now();
+    let mut reader = AnswerReader::start(t0, Duration::MAX);
+    assert!(reader.poll_timeout().is_some_and(|d| d > t0));
+    assert_eq!(reader.handle_key(t0, '3'), None);
+    assert_eq!(reader.handle_key(t0, '#'), Some(AnswerOutcome::Answered(3)));
+}

@@ -13,6 +13,7 @@ use regex::Regex;
 
 use super::{Action, Failure, Flow, Interpreter, InterpreterError, State, Trace};
 use crate::program::{Confirm, NodeId, NodeKind, PromptItem, SayKind, Template, TemplatePart};
+use crate::survey::later;
 
 /// A callback number is at most an E.164 number.
 const CALLBACK_MAX_DIGITS: u32 = 15;
@@ -116,7 +117,7 @@ impl Interpreter {
             return;
         };
         if let Some(spec) = program.nodes.get(entry.node.0 as usize).and_then(|n| Spec::of(&n.kind)) {
-            entry.deadline = Some(now + spec.first);
+            entry.deadline = Some(later(now, spec.first));
         }
     }
 
@@ -170,7 +171,7 @@ impl Interpreter {
         if entry.digits.len() >= spec.max as usize {
             return self.complete(now, &spec);
         }
-        entry.deadline = Some(now + spec.inter);
+        entry.deadline = Some(later(now, spec.inter));
         Flow::Wait
     }
 

@@ -47,7 +47,7 @@ pub use events::{Action, CallContext, Input, InterpreterError, QueueOutcome, Tra
 pub use variables::{CALLER, DIALLED, LANGUAGE, REDACTED, TOPIC};
 
 use crate::program::{NodeId, NodeKind, Program, PromptItem};
-use crate::survey::{AnswerOutcome, AnswerReader};
+use crate::survey::{AnswerOutcome, AnswerReader, later};
 use entry::Entry;
 use variables::Variables;
 
@@ -129,7 +129,7 @@ struct IvrClock {
 
 impl IvrClock {
     fn deadline(&self) -> Option<Instant> {
-        self.since.map(|since| since + self.limit.saturating_sub(self.used))
+        self.since.map(|since| later(since, self.limit.saturating_sub(self.used)))
     }
 
     fn pause(&mut self, now: Instant) {

@@ -13,6 +13,7 @@ use super::{
 };
 use super::{InterpreterError, MAX_TYPE_AHEAD};
 use crate::program::{NodeId, NodeKind, PromptItem};
+use crate::survey::later;
 
 impl Interpreter {
     /// A key from the caller: stops a barge-in prompt (kept as type-ahead),
@@ -72,7 +73,7 @@ impl Interpreter {
             }
             State::Menu { node, deadline, .. } => {
                 if let Some(NodeKind::Menu { timeout, .. }) = program.nodes.get(node.0 as usize).map(|n| &n.kind) {
-                    *deadline = Some(now + *timeout);
+                    *deadline = Some(later(now, *timeout));
                 }
                 Flow::Wait
             }
