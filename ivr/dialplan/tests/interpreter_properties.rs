@@ -17,7 +17,7 @@ use interpreter_support::*;
 
 /// Keys a caller can press, and one no phone sends.
 const KEYS: &[char] = &['0', '1', '2', '5', '9', '*', '#', 'A', 'x'];
-/// Longer than any call in these tests: only node deadlines come before it.
+/// Longer than any call in these tests.
 const FAR: Duration = Duration::from_secs(1_000_000);
 
 /// Raw material for one node; `build` turns it into a valid node.
@@ -184,7 +184,7 @@ struct Checker {
 }
 
 impl Checker {
-    fn after_input(&mut self, interpreter: &mut Interpreter, t0: Instant) -> Result<(), TestCaseError> {
+    fn after_input(&mut self, interpreter: &mut Interpreter) -> Result<(), TestCaseError> {
         let mut entered = 0u32;
         let mut budget_exceeded = false;
         let mut last = None;
@@ -262,7 +262,7 @@ proptest! {
             seen_recording: false,
             seen_transfer: false,
         };
-        checker.after_input(&mut interpreter, t0)?;
+        checker.after_input(&mut interpreter)?;
         for event in events {
             let input = match event {
                 Event::Key(k) => {
@@ -296,16 +296,16 @@ proptest! {
                         prop_assert!(fired < 1000, "a deadline that firing does not move");
                         now = now.max(deadline);
                         interpreter.handle_timeout(now, wallclock);
-                        checker.after_input(&mut interpreter, t0)?;
+                        checker.after_input(&mut interpreter)?;
                     }
                     now = now.max(until);
                     interpreter.handle_timeout(now, wallclock);
-                    checker.after_input(&mut interpreter, t0)?;
+                    checker.after_input(&mut interpreter)?;
                     continue;
                 }
             };
             interpreter.handle_input(now, wallclock, input);
-            checker.after_input(&mut interpreter, t0)?;
+            checker.after_input(&mut interpreter)?;
         }
     }
 }
