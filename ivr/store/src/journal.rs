@@ -222,14 +222,17 @@ impl Journal {
     }
 
     /// Appends `entries` with one write and one fsync (group commit): when
-    /// this returns `Ok`, they survive a crash.
-    pub fn append(&mut self, entries: &[JournalEntry]) -> Result<(), JournalError> {
+    /// this returns `Ok`, they survive a crash. Returns the offset just past
+    /// each entry's frame.
+    pub fn append(&mut self, entries: &[JournalEntry]) -> Result<Vec<u64>, JournalError> {
         let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(entries.len());
         for entry in entries {
             encode_frame(entry, &mut bytes)?;
+            ends.push(self.len + bytes.len() as u64);
         }
         if bytes.is_empty() {
-            return Ok(());
+            return Ok(ends);
         }
         let io_error = |op, source| JournalError::Io { op, path: self.path.clone(), source };
         let written = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
@@ -240,7 +243,7 @@ impl Journal {
             return Err(io_error("append", error));
         }
         self.len += bytes.len() as u64;
-        Ok(())
+        Ok(ends)
     }
 
     /// Replaces the journal with one holding only `keep` (the markers of
@@ -350,9 +353,12 @@ mod tests {
         let dir = temp_dir("torn");
         let (mut journal, scan) = Journal::open(&dir).expect("opens");
         assert_eq!((scan.finished, scan.unfinished.len(), scan.torn_bytes), (0, 0, 0));
-        journal
+        let ends = journal
             .append(&[started("a", 1), started("b", 2), finished("a"), started("b", 5), started("c", 3)])
             .expect("appends");
+        assert_eq!(ends.len(), 5);
+        assert_eq!(ends.last(), Some(&journal.len()));
+        assert!(ends.windows(2).all(|w| w[0] < w[1]));
         let good_len = journal.len();
         drop(journal);
         // A crash in the middle of the next frame.

@@ -21,9 +21,10 @@
 //!    with a start marker and no finished record are closed as
 //!    `interrupted` (provisional) from their last marker, and the whole
 //!    journal is replayed.
-//! 6. When every sender is dropped the task writes what it can within
-//!    [`RETRY_BUDGET_SHUTDOWN`] and finishes; what the database did not take
-//!    stays in the journal for the next start.
+//! 6. When every sender is dropped the task writes everything queued and
+//!    finishes; it gives up once [`RETRY_BUDGET_SHUTDOWN`] passes without a
+//!    commit (database down), so shutdown cannot hang. What the database did
+//!    not take stays in the journal for the next start.
 //!
 //! Still lost: a record the engine could not queue (`try_send` on a full
 //! queue: the call is then closed as `interrupted` at the next start if its
@@ -31,7 +32,7 @@
 //!
 //! # Without a journal ([`RecordWriter::spawn`])
 //! A failed batch is retried with backoff (about 30 s while running, about
-//! 5 s in total once every sender is dropped, so shutdown cannot hang) and
+//! 5 s without a commit once every sender is dropped) and
 //! then dropped, logged at `error` and counted in
 //! [`WriterReport::failed_batches`]. Start markers are ignored.
 
@@ -250,9 +251,10 @@ struct Task {
     journal: Option<Journal>,
     /// Markers of calls in progress, kept for journal rotation.
     open_calls: HashMap<String, CallStart>,
-    /// Finished calls not yet inserted; while `backlog` is false these are
-    /// exactly the finished calls in the journal after `replay_from`.
-    pending: Vec<FinishedCall>,
+    /// Finished calls not yet inserted, each with the journal offset just
+    /// past its frame (0 without a journal); while `backlog` is false these
+    /// are exactly the finished calls in the journal after `replay_from`.
+    pending: Vec<(FinishedCall, u64)>,
     window_end: Option<Instant>,
     /// Journal offset before which every finished call is in the database.
     replay_from: u64,
@@ -366,15 +368,22 @@ impl Task {
                 .await
                 .expect("journal append does not panic");
                 self.journal = Some(journal);
-                if let Err(error) = result {
-                    self.journal_failed(&error);
+                match result {
+                    Ok(ends) => (entries, ends),
+                    Err(error) => {
+                        self.journal_failed(&error);
+                        let unjournaled = vec![0; entries.len()];
+                        (entries, unjournaled)
+                    }
                 }
-                entries
             }
-            None => entries,
+            None => {
+                let unjournaled = vec![0; entries.len()];
+                (entries, unjournaled)
+            }
         };
         let journaled = self.journal.is_some();
-        for entry in entries {
+        for (entry, end) in entries.0.into_iter().zip(entries.1) {
             match entry {
                 JournalEntry::Started(start) => {
                     if journaled {
@@ -392,7 +401,7 @@ impl Task {
                         if self.pending.is_empty() {
                             self.window_end = Some(Instant::now() + BATCH_WINDOW);
                         }
-                        self.pending.push(*call);
+                        self.pending.push((*call, end));
                     }
                 }
             }
@@ -410,17 +419,21 @@ impl Task {
         self.retry_at = None;
     }
 
-    /// Inserts the pending batch.
+    /// Inserts the oldest pending calls, at most [`MAX_BATCH`].
     async fn flush(&mut self, rx: &mut mpsc::Receiver<JournalEntry>, buf: &mut Vec<JournalEntry>) {
-        let batch = std::mem::take(&mut self.pending);
-        self.window_end = None;
-        let Some(journal_end) = self.journal.as_ref().map(Journal::len) else {
+        let take = self.pending.len().min(MAX_BATCH);
+        let (batch, ends): (Vec<FinishedCall>, Vec<u64>) = self.pending.drain(..take).unzip();
+        // What stays has waited long enough already.
+        self.window_end = (!self.pending.is_empty()).then(Instant::now);
+        if self.journal.is_none() {
             return self.flush_without_journal(batch, rx).await;
-        };
+        }
         match self.insert_accepting(&batch, rx, buf).await {
             Ok(()) => {
                 self.committed(batch.len() as u64);
-                self.replay_from = journal_end;
+                if let Some(&end) = ends.last() {
+                    self.replay_from = end;
+                }
             }
             Err(error) => {
                 // The batch, and whatever arrived meanwhile, is in the journal.
@@ -503,6 +516,11 @@ impl Task {
     }
 
     fn committed(&mut self, records: u64) {
+        if self.shutdown_deadline.is_some() {
+            // Shutdown gives up after a budget without progress, not while
+            // a healthy database works through a long queue.
+            self.shutdown_deadline = Some(Instant::now() + RETRY_BUDGET_SHUTDOWN);
+        }
         self.report.written += records;
         self.stats.written.fetch_add(records, Ordering::Relaxed);
         self.stats.database_down.store(false, Ordering::Relaxed);
@@ -528,7 +546,9 @@ impl Task {
     /// Truncates or rotates the journal when everything in it is stored.
     async fn compact(&mut self) {
         let Some(journal) = self.journal.take() else { return };
-        let caught_up = !self.backlog && self.pending.is_empty() && self.replay_from == journal.len();
+        // Without a backlog, every finished call journaled and not pending
+        // is in the database.
+        let caught_up = !self.backlog && self.pending.is_empty();
         let worth_it = if self.open_calls.is_empty() { !journal.is_empty() } else { journal.len() > ROTATE_BYTES };
         if !(caught_up && worth_it) {
             self.journal = Some(journal);

@@ -149,6 +149,7 @@ contract!(
     writer_flushes_a_lone_record_after_the_batch_window,
     try_send_gives_the_record_back_when_the_queue_is_full,
     writer_gives_up_within_the_shutdown_budget_when_inserts_fail,
+    a_long_queue_is_written_whole_at_shutdown,
     every_record_arrives_once_across_a_database_outage,
     records_journaled_while_the_database_is_down_wait_for_the_next_start,
     a_torn_journal_tail_is_cut_and_the_rest_replayed,

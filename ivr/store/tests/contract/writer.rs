@@ -423,3 +423,18 @@ async fn give(sender: &ivr_store::RecordSender, entry: JournalEntry) {
         }
     }
 }
+
+pub(crate) async fn a_long_queue_is_written_whole_at_shutdown(store: Store, _url: String) {
+    let dir = journal_dir();
+    let (sender, writer, _) = RecordWriter::open(store.clone(), &dir, 8_192).await.expect("journal opens");
+    // Queued before the writer task runs: it meets them all at once and
+    // must still insert them in batches of MAX_BATCH, all before it stops.
+    for n in 0..3_000 {
+        sender.try_send(record(n)).expect("queue has room");
+    }
+    let report = finish(sender, writer).await;
+    assert_eq!((report.written, report.left_in_journal, report.lost), (3_000, 0, 0));
+    assert_eq!(store.count_calls().await.expect("count"), 3_000);
+    assert_eq!(journal_len(&dir), 0);
+    let _ = std::fs::remove_dir_all(dir);
+}

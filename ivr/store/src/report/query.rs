@@ -1,0 +1,217 @@
+//! The report's SQL: three aggregates (calls, survey scores, agents' ready
+//! time), each run either once per time interval over a UTC range or once
+//! grouped by a record column. Only standard SQL that SQLite and PostgreSQL
+//! evaluate alike: CASE, COALESCE, CAST(.. AS BIGINT) (PostgreSQL's SUM of a
+//! BIGINT is NUMERIC, which the `Any` driver does not decode).
+//!
+//! Why one query per interval rather than `GROUP BY` a computed interval:
+//! the range condition alone uses the `calls_report` covering index in time
+//! order and SQLite needs no sort, which is most of the cost of a year's
+//! report; and the interval bounds come from `intervals.rs`, so no time-zone
+//! logic lives in SQL.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{SERVICE_LEVEL_MS, SHORT_ABANDON_MS};
+use super::Tally;
+
+/// A column the report can group by (never user text: the SQL is built
+/// from these names only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Column {
+    Queue,
+    Topic,
+    Language,
+    Agent,
+}
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Column::Queue => "queue",
+            Column::Topic => "topic",
+            Column::Language => "language",
+            Column::Agent => "agent",
+        }
+    }
+}
+
+/// The call aggregates, in `Tally` field order; `{answered}` and the
+/// thresholds are substituted once.
+fn call_aggregates() -> String {
+    let answered = "answered_by_agent_at_ms IS NOT NULL AND disposition <> 'called_back'";
+    let abandoned = "disposition = 'abandoned_in_queue'";
+    let count = |condition: &str| format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS BIGINT)");
+    let sum = |condition: &str, column: &str| {
+        format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN COALESCE({column}, 0) ELSE 0 END), 0) AS BIGINT)")
+    };
+    [
+        "COUNT(*)".to_owned(),
+        count("disposition = 'completed_in_ivr'"),
+        count("disposition = 'abandoned_in_ivr'"),
+        count("disposition = 'out_of_hours'"),
+        count("queued_at_ms IS NOT NULL"),
+        count(answered),
+        count(&format!("{answered} AND wait_ms <= {SERVICE_LEVEL_MS}")),
+        sum(answered, "wait_ms"),
+        count(abandoned),
+        count(&format!("{abandoned} AND wait_ms < {SHORT_ABANDON_MS}")),
+        count(&format!("{abandoned} AND wait_ms >= {SHORT_ABANDON_MS} AND wait_ms <= {SERVICE_LEVEL_MS}")),
+        count("disposition = 'called_back'"),
+        sum(answered, "talk_ms"),
+        sum(answered, "hold_ms"),
+        sum(answered, "wrap_up_ms"),
+        "MAX(CASE WHEN queued_at_ms IS NOT NULL THEN wait_ms END)".to_owned(),
+    ]
+    .join(", ")
+}
+
+/// Reads the call aggregates starting at column `first`.
+fn tally_from_row(row: &AnyRow, first: usize) -> Result<Tally, sqlx::Error> {
+    let at = |n: usize| row.try_get::<i64, _>(first + n);
+    Ok(Tally {
+        offered: at(0)?,
+        ivr_completed: at(1)?,
+        ivr_abandoned: at(2)?,
+        out_of_hours: at(3)?,
+        queued: at(4)?,
+        answered: at(5)?,
+        answered_in_sl: at(6)?,
+        answer_wait_ms: at(7)?,
+        abandoned: at(8)?,
+        short_abandoned: at(9)?,
+        abandoned_in_sl: at(10)?,
+        called_back: at(11)?,
+        talk_ms: at(12)?,
+        hold_ms: at(13)?,
+        wrap_up_ms: at(14)?,
+        longest_wait_ms: row.try_get::<Option<i64>, _>(first + 15)?,
+        staffed_ms: None,
+        scores: [0; 11],
+    })
+}
+
+/// The calls that started in `[start_ms, end_ms)`.
+pub(crate) async fn calls_in(conn: &mut AnyConnection, start_ms: i64, end_ms: i64) -> Result<Tally, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM calls WHERE started_at_ms >= $1 AND started_at_ms < $2",
+        call_aggregates()
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start_ms).bind(end_ms).fetch_one(&mut *conn).await?;
+    tally_from_row(&row, 0)
+}
+
+/// The calls that started in `[start_ms, end_ms)`, by `column` (`None`:
+/// calls without a value).
+pub(crate) async fn calls_by(
+    conn: &mut AnyConnection,
+    column: Column,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<BTreeMap<Option<String>, Tally>, sqlx::Error> {
+    let name = column.name();
+    let sql = format!(
+        "SELECT {name}, {} FROM calls WHERE started_at_ms >= $1 AND started_at_ms < $2 GROUP BY {name}",
+        call_aggregates()
+    );
+    let mut out = BTreeMap::new();
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start_ms).bind(end_ms).fetch_all(&mut *conn).await? {
+        out.insert(row.try_get::<Option<String>, _>(0)?, tally_from_row(&row, 1)?);
+    }
+    Ok(out)
+}
+
+fn score_filter(question: Option<&str>) -> &'static str {
+    if question.is_some() { " AND question = $3" } else { "" }
+}
+
+/// Adds a score count to `scores`, ignoring values outside 0..=10 (the
+/// writer never stores them; a hand-edited row must not panic a report).
+fn add_score(scores: &mut [i64; 11], value: i64, count: i64) {
+    if let Some(slot) = usize::try_from(value).ok().and_then(|v| scores.get_mut(v)) {
+        *slot += count;
+    }
+}
+
+/// Score counts of the answers given in `[start_ms, end_ms)`.
+pub(crate) async fn scores_in(
+    conn: &mut AnyConnection,
+    start_ms: i64,
+    end_ms: i64,
+    question: Option<&str>,
+) -> Result<[i64; 11], sqlx::Error> {
+    let sql = format!(
+        "SELECT value, COUNT(*) FROM survey_answers WHERE answered_at_ms >= $1 AND answered_at_ms < $2 \
+         AND value IS NOT NULL{} GROUP BY value",
+        score_filter(question)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start_ms).bind(end_ms);
+    if let Some(question) = question {
+        query = query.bind(question.to_owned());
+    }
+    let mut scores = [0; 11];
+    for row in query.fetch_all(&mut *conn).await? {
+        add_score(&mut scores, row.try_get(0)?, row.try_get(1)?);
+    }
+    Ok(scores)
+}
+
+/// Score counts of the answers given in `[start_ms, end_ms)`, by the
+/// `column` copied onto each answer.
+pub(crate) async fn scores_by(
+    conn: &mut AnyConnection,
+    column: Column,
+    start_ms: i64,
+    end_ms: i64,
+    question: Option<&str>,
+) -> Result<BTreeMap<Option<String>, [i64; 11]>, sqlx::Error> {
+    let name = column.name();
+    let sql = format!(
+        "SELECT {name}, value, COUNT(*) FROM survey_answers WHERE answered_at_ms >= $1 AND answered_at_ms < $2 \
+         AND value IS NOT NULL{} GROUP BY {name}, value",
+        score_filter(question)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start_ms).bind(end_ms);
+    if let Some(question) = question {
+        query = query.bind(question.to_owned());
+    }
+    let mut out: BTreeMap<Option<String>, [i64; 11]> = BTreeMap::new();
+    for row in query.fetch_all(&mut *conn).await? {
+        let group: Option<String> = row.try_get(0)?;
+        add_score(out.entry(group).or_default(), row.try_get(1)?, row.try_get(2)?);
+    }
+    Ok(out)
+}
+
+/// Σ of agents' ready time cut to `[start_ms, end_ms)`, by agent.
+const STAFFED: &str = "CAST(COALESCE(SUM(\
+     CASE WHEN to_ms < $2 THEN to_ms ELSE $2 END - CASE WHEN from_ms > $1 THEN from_ms ELSE $1 END\
+     ), 0) AS BIGINT)";
+
+/// All agents' ready time within `[start_ms, end_ms)`.
+pub(crate) async fn staffed_in(conn: &mut AnyConnection, start_ms: i64, end_ms: i64) -> Result<i64, sqlx::Error> {
+    let sql = format!(
+        "SELECT {STAFFED} FROM agent_staffing WHERE state = 'ready' AND from_ms < $2 AND to_ms > $1"
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(start_ms).bind(end_ms).fetch_one(&mut *conn).await
+}
+
+/// Each agent's ready time within `[start_ms, end_ms)`.
+pub(crate) async fn staffed_by_agent(
+    conn: &mut AnyConnection,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<BTreeMap<Option<String>, i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT agent, {STAFFED} FROM agent_staffing WHERE state = 'ready' AND from_ms < $2 AND to_ms > $1 \
+         GROUP BY agent"
+    );
+    let mut out = BTreeMap::new();
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start_ms).bind(end_ms).fetch_all(&mut *conn).await? {
+        out.insert(Some(row.try_get::<String, _>(0)?), row.try_get::<i64, _>(1)?);
+    }
+    Ok(out)
+}
