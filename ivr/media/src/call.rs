@@ -146,6 +146,27 @@ impl MediaCall {
         }
     }
 
+    /// Resumes the IVR on a stream that was bridged (from
+    /// [`crate::bridge::Bridge::into_sessions`]): same SSRC, sequence and
+    /// timestamps, so the phone sees one continuous stream; in-band DTMF
+    /// detection as configured.
+    pub fn from_session(session: RtpSession, inband_dtmf: bool) -> Self {
+        let samples = session.config().ptime.as_micros() * u128::from(crate::Codec::SAMPLE_RATE) / 1_000_000;
+        let frame_len = usize::try_from(samples).unwrap_or(MAX_FRAME_LEN).clamp(1, MAX_FRAME_LEN);
+        MediaCall {
+            session,
+            player: Player::new(),
+            rfc4733: Rfc4733Receiver::new(),
+            detector: inband_dtmf.then(|| Box::new(DtmfDetector::new())),
+            arbiter: DtmfArbiter::new(),
+            events: VecDeque::with_capacity(8),
+            counters: MediaCounters::default(),
+            frame_len,
+            timeout_reported: false,
+            recording: None,
+        }
+    }
+
     /// The size `poll_transmit` and `hangup` buffers must have.
     pub fn transmit_buffer_len(&self) -> usize {
         (RTP_HEADER_LEN + self.frame_len).max(RTCP_BUFFER_LEN)
