@@ -23,4 +23,6 @@ export CARGO_TERM_COLOR=never
 # The peer tests start real processes and capture on loopback: they need the
 # binaries above, and tcpdump needs root or CAP_NET_RAW.
 cargo build --workspace --all-targets --locked
+# Every dialplan in the repository must pass the checker before anything runs.
+./target/debug/ivr check dialplans/
 cargo test --workspace --locked -- --test-threads=2

@@ -17,11 +17,28 @@ pub struct ServerConfig {
     pub sip: SipConfig,
     pub http_listen: SocketAddr,
     pub db_url: String,
-    pub dialplan: Option<PathBuf>,
+    /// The dialplan file; the calendar and queue files it names are relative to it.
+    pub dialplan: PathBuf,
     pub prompts_dir: PathBuf,
     pub media: MediaConfig,
-    pub flow: FlowConfig,
     pub shutdown_grace: Duration,
+    /// Where the record journal, recorded messages and the pseudonym key live.
+    pub data_dir: PathBuf,
+    pub acd: AcdFiles,
+    /// Digest realm of the registrar operators' phones register with.
+    pub registrar_realm: String,
+    /// How long a callback number is kept in clear before it is purged.
+    pub callback_retention: Duration,
+}
+
+/// The ACD's configuration files and how far to trust them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcdFiles {
+    pub queues: PathBuf,
+    pub agents: PathBuf,
+    /// Accept `password = { demo = ".." }` agents (local tests and
+    /// development). Production configs set this to false.
+    pub allow_demo_passwords: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,17 +69,6 @@ pub struct MediaConfig {
     /// busy machine cannot delay RTP sends. Needs root or CAP_SYS_NICE;
     /// without it the server warns and runs at normal priority.
     pub realtime: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlowConfig {
-    /// The language folder under the prompts directory (`ca`, `es`, `en`).
-    pub language: String,
-    /// Hang up (after the goodbye prompt) when no key is pressed this long
-    /// after the last prompt ended.
-    pub idle_hangup: Duration,
-    /// A call never lasts longer than this, whatever happens.
-    pub max_call: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,9 +107,41 @@ struct FileConfig {
     #[serde(default)]
     media: FileMedia,
     #[serde(default)]
-    flow: FileFlow,
-    #[serde(default)]
     shutdown: FileShutdown,
+    #[serde(default)]
+    data: FileData,
+    #[serde(default)]
+    acd: FileAcd,
+    #[serde(default)]
+    registrar: FileRegistrar,
+    #[serde(default)]
+    privacy: FilePrivacy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileData {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAcd {
+    queues: Option<PathBuf>,
+    agents: Option<PathBuf>,
+    allow_demo_passwords: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRegistrar {
+    realm: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePrivacy {
+    callback_retention_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,14 +181,6 @@ struct FileMedia {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileFlow {
-    language: Option<String>,
-    idle_hangup_secs: Option<u64>,
-    max_call_secs: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileShutdown {
     grace_secs: Option<u64>,
 }
@@ -169,6 +199,7 @@ pub struct Overrides {
 pub const DEFAULT_SIP: &str = "0.0.0.0:5060";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8012";
 pub const DEFAULT_DB: &str = "sqlite://data/ivr.db";
+pub const DEFAULT_DIALPLAN: &str = "dialplans/012.toml";
 pub const DEFAULT_RTP_PORTS: &str = "20000-29999";
 
 impl ServerConfig {
@@ -195,13 +226,6 @@ impl ServerConfig {
                 .or(file.media.rtp_ports.as_deref())
                 .unwrap_or(DEFAULT_RTP_PORTS),
         )?;
-        let language = file.flow.language.unwrap_or_else(|| "ca".to_owned());
-        if language.is_empty() || !language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(ConfigError::Invalid {
-                key: "flow.language",
-                reason: format!("{language:?} is not a language tag such as \"ca\""),
-            });
-        }
         let secs = |v: Option<u64>, default: u64, key: &'static str| -> Result<Duration, ConfigError> {
             let v = v.unwrap_or(default);
             if v == 0 {
@@ -220,7 +244,7 @@ impl ServerConfig {
             },
             http_listen: o.http.or(file.http.listen).unwrap_or_else(|| parse_addr(DEFAULT_HTTP)),
             db_url: o.db.clone().or(file.db.url).unwrap_or_else(|| DEFAULT_DB.to_owned()),
-            dialplan: o.dialplan.clone().or(file.dialplan),
+            dialplan: o.dialplan.clone().or(file.dialplan).unwrap_or_else(|| PathBuf::from(DEFAULT_DIALPLAN)),
             prompts_dir: o
                 .prompts
                 .clone()
@@ -232,12 +256,17 @@ impl ServerConfig {
                 inband_dtmf: file.media.inband_dtmf.unwrap_or(true),
                 realtime: file.media.realtime.unwrap_or(true),
             },
-            flow: FlowConfig {
-                language,
-                idle_hangup: secs(file.flow.idle_hangup_secs, 10, "flow.idle_hangup_secs")?,
-                max_call: secs(file.flow.max_call_secs, 900, "flow.max_call_secs")?,
-            },
             shutdown_grace: secs(file.shutdown.grace_secs, 30, "shutdown.grace_secs")?,
+            data_dir: file.data.dir.unwrap_or_else(|| PathBuf::from("data")),
+            acd: AcdFiles {
+                queues: file.acd.queues.unwrap_or_else(|| PathBuf::from("dialplans/queues.toml")),
+                agents: file.acd.agents.unwrap_or_else(|| PathBuf::from("dialplans/agents.toml")),
+                allow_demo_passwords: file.acd.allow_demo_passwords.unwrap_or(true),
+            },
+            registrar_realm: file.registrar.realm.unwrap_or_else(|| "012".to_owned()),
+            callback_retention: Duration::from_secs(
+                24 * 3600 * file.privacy.callback_retention_days.filter(|d| *d > 0).unwrap_or(30),
+            ),
         })
     }
 }
@@ -291,16 +320,16 @@ mod tests {
         assert_eq!(c.http_listen, DEFAULT_HTTP.parse().unwrap());
         assert_eq!(c.db_url, DEFAULT_DB);
         assert_eq!(c.media.rtp_ports, RtpPortRange { first: 20000, last: 29999 });
-        assert_eq!(c.flow.language, "ca");
+        assert_eq!(c.dialplan, PathBuf::from(DEFAULT_DIALPLAN));
     }
 
     #[test]
     fn flags_override_the_file() {
-        let file = parse_file(Path::new("x.toml"), "[sip]\nlisten = \"127.0.0.1:5070\"\n[flow]\nidle_hangup_secs = 4\n").unwrap();
+        let file = parse_file(Path::new("x.toml"), "[sip]\nlisten = \"127.0.0.1:5070\"\n[shutdown]\ngrace_secs = 4\n").unwrap();
         let o = Overrides { sip: Some("127.0.0.1:6000".parse().unwrap()), ..Default::default() };
         let c = ServerConfig::merge(file, &o).unwrap();
         assert_eq!(c.sip.listen, "127.0.0.1:6000".parse().unwrap());
-        assert_eq!(c.flow.idle_hangup, Duration::from_secs(4));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(4));
     }
 
     #[test]
@@ -328,10 +357,10 @@ mod tests {
 
     #[test]
     fn zero_durations_are_refused() {
-        let file = parse_file(Path::new("x.toml"), "[flow]\nidle_hangup_secs = 0\n").unwrap();
+        let file = parse_file(Path::new("x.toml"), "[media]\nmedia_timeout_secs = 0\n").unwrap();
         assert!(matches!(
             ServerConfig::merge(file, &Overrides::default()),
-            Err(ConfigError::Invalid { key: "flow.idle_hangup_secs", .. })
+            Err(ConfigError::Invalid { key: "media.media_timeout_secs", .. })
         ));
     }
 }

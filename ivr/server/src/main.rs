@@ -1,4 +1,4 @@
-//! The `ivr` command: `ivr serve` runs the 012 IVR.
+//! The `ivr` command: `ivr serve` runs the 012 IVR; `ivr check` checks dialplans.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +18,18 @@ struct Cli {
 enum Command {
     /// Answer calls: SIP on UDP and TCP, RTP media, HTTP health and metrics.
     Serve(ServeArgs),
+    /// Compile dialplans and report every problem with file, line and column.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Dialplan files, or directories whose *.toml files with a [dialplan] table are checked.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Prompts directory, one folder per language [default: prompts]
+    #[arg(long, value_name = "DIR", default_value = "prompts")]
+    prompts: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -34,7 +46,7 @@ struct ServeArgs {
     /// Database URL [default: sqlite://data/ivr.db]
     #[arg(long, value_name = "URL")]
     db: Option<String>,
-    /// Dialplan file (the built-in flow runs until dialplans land).
+    /// Dialplan file [default: dialplans/012.toml]
     #[arg(long, value_name = "PATH")]
     dialplan: Option<PathBuf>,
     /// Prompts directory, one folder per language [default: prompts]
@@ -49,6 +61,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     ivr::telemetry::init_tracing();
     match cli.command {
+        Command::Check(args) => {
+            let report = ivr::check::check(&args.paths, &args.prompts);
+            print!("{}", report.output);
+            if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
         Command::Serve(args) => {
             let overrides = Overrides {
                 sip: args.sip,

@@ -22,9 +22,12 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use ivr_media::bridge::{Bridge, BridgeEvent, Endpoint, LegId as BridgeLeg};
 use ivr_media::call::{MediaCall, MediaConfig, MediaEvent, Transmit};
+use ivr_media::session::RtpSession;
 use ivr_media::dtmf::{DtmfDigit, DtmfMethod};
 use ivr_media::prompt::Prompt;
+use ivr_media::recorder::{RecordConfig, Recording};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc::UnboundedSender;
@@ -45,7 +48,24 @@ pub enum MediaCommand {
         config: Box<MediaConfig>,
         seed: u64,
     },
-    Play { id: MediaId, prompts: Vec<Arc<Prompt>>, barge_in: bool },
+    /// Replace what the call hears. `token` comes back in the
+    /// `PlaybackFinished` notice, so the engine knows which play ended.
+    Play { id: MediaId, prompts: Vec<Arc<Prompt>>, barge_in: bool, token: u64 },
+    /// Stop the playback; its `PlaybackFinished { interrupted: true }`
+    /// follows if it was still playing (never a second one).
+    StopPlayback { id: MediaId },
+    /// Connects two running calls' media (the caller's `a`, an operator's
+    /// or transfer target's `b`): each hears the other, keys are reported
+    /// per leg, PCMU and PCMA are transcoded.
+    Bridge { a: MediaId, b: MediaId },
+    /// Splits a bridge: `a` returns to the IVR (prompts, keys), `b` runs on
+    /// alone until it is stopped.
+    Unbridge { a: MediaId },
+    /// The operator put the caller (`a` of a bridge) on hold: music for the caller.
+    Hold { a: MediaId, prompts: Vec<Arc<Prompt>> },
+    Resume { a: MediaId },
+    StartRecording { id: MediaId, config: Box<RecordConfig> },
+    StopRecording { id: MediaId },
     InfoDigit { id: MediaId, digit: DtmfDigit },
     /// A re-INVITE moved the caller's media or put the call on hold.
     Update { id: MediaId, remote_rtp: SocketAddr, sending: bool },
@@ -65,7 +85,8 @@ pub struct MediaTotals {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaNotice {
     Digit { id: MediaId, digit: DtmfDigit, method: DtmfMethod },
-    PlaybackFinished { id: MediaId, interrupted: bool },
+    PlaybackFinished { id: MediaId, token: u64, interrupted: bool },
+    RecordingFinished { id: MediaId, recording: Box<Recording> },
     MediaTimeout { id: MediaId },
     /// The call's sockets are closed; the stream's totals.
     Stopped { id: MediaId, totals: MediaTotals },
@@ -140,11 +161,32 @@ fn raise_priority() {
     }
 }
 
+/// What a slot's sockets feed.
+enum SlotMedia {
+    /// A call in the IVR (prompts, keys, recording).
+    Call(MediaCall),
+    /// A bridge: this slot is its caller leg (A); `partner` holds leg B's sockets.
+    Bridge(Box<BridgeUnit>),
+    /// Leg B of the bridge held by slot `primary`.
+    Partner { primary: usize },
+    /// Transiently, while a slot's media is moved.
+    Empty,
+}
+
+struct BridgeUnit {
+    bridge: Bridge,
+    partner: usize,
+}
+
 struct CallSlot {
     id: MediaId,
-    call: MediaCall,
+    media: SlotMedia,
     rtp: UdpSocket,
     rtcp: UdpSocket,
+    /// In-band DTMF detection for this leg when it is back in the IVR.
+    inband_dtmf: bool,
+    /// The engine's token of the current (or last) playback.
+    play_token: u64,
 }
 
 /// Counters kept locally and flushed to `metrics` once a second, so the hot
@@ -250,32 +292,39 @@ impl MediaLoop {
         let now = Instant::now();
         match command {
             MediaCommand::Start { id, rtp, rtcp, config, seed } => self.start(now, id, rtp, rtcp, *config, seed),
-            MediaCommand::Play { id, prompts, barge_in } => {
-                if let Some(slot) = self.slot_of(id) {
-                    if let Some(s) = self.slots[slot].as_mut() {
-                        s.call.play(prompts, barge_in);
+            MediaCommand::Play { id, prompts, barge_in, token } => self.with_call(id, now, |s, call| {
+                call.play(prompts, barge_in);
+                s.play_token = token;
+            }),
+            MediaCommand::StopPlayback { id } => {
+                let notices = self.notices.clone();
+                self.with_call(id, now, |s, call| {
+                    if call.is_playing() {
+                        call.stop_playback();
+                        let _ = notices.send(MediaNotice::PlaybackFinished { id, token: s.play_token, interrupted: true });
                     }
-                    self.service(slot, now);
-                }
+                });
             }
-            MediaCommand::InfoDigit { id, digit } => {
-                if let Some(slot) = self.slot_of(id) {
-                    if let Some(s) = self.slots[slot].as_mut() {
-                        s.call.handle_info_dtmf(digit);
-                    }
-                    self.service(slot, now);
-                }
-            }
+            MediaCommand::StartRecording { id, config } => self.with_call(id, now, |_, call| call.start_recording(now, *config)),
+            MediaCommand::StopRecording { id } => self.with_call(id, now, |_, call| call.stop_recording(now)),
+            MediaCommand::InfoDigit { id, digit } => self.with_call(id, now, |_, call| call.handle_info_dtmf(digit)),
             MediaCommand::Update { id, remote_rtp, sending } => {
                 if let Some(slot) = self.slot_of(id) {
-                    if let Some(s) = self.slots[slot].as_mut() {
-                        let session = s.call.session_mut();
+                    if let Some(session) = self.session_mut(slot) {
                         session.set_remote(remote_rtp, None);
                         session.set_sending(sending);
                     }
                     self.service(slot, now);
                 }
             }
+            MediaCommand::Bridge { a, b } => self.bridge(now, a, b),
+            MediaCommand::Unbridge { a } => {
+                if let Some(slot) = self.slot_of(a) {
+                    self.unbridge(now, slot);
+                }
+            }
+            MediaCommand::Hold { a, prompts } => self.with_bridge(a, now, |bridge| bridge.hold(now, BridgeLeg::A, prompts)),
+            MediaCommand::Resume { a } => self.with_bridge(a, now, |bridge| bridge.resume(now)),
             MediaCommand::Stop { id } => self.stop(id),
             MediaCommand::Shutdown => {
                 let ids: Vec<MediaId> = self.by_id.keys().copied().collect();
@@ -285,6 +334,107 @@ impl MediaLoop {
                 self.running = false;
             }
         }
+    }
+
+    /// Runs `f` on a call in IVR mode (not bridged), then services it.
+    fn with_call(&mut self, id: MediaId, now: Instant, f: impl FnOnce(&mut CallSlot, &mut MediaCall)) {
+        let Some(slot) = self.slot_of(id) else { return };
+        if let Some(mut s) = self.slots[slot].take() {
+            if let SlotMedia::Call(mut call) = std::mem::replace(&mut s.media, SlotMedia::Empty) {
+                f(&mut s, &mut call);
+                s.media = SlotMedia::Call(call);
+            } else {
+                tracing::debug!(?id, "IVR command for bridged media: ignored");
+            }
+            self.slots[slot] = Some(s);
+        }
+        self.service(slot, now);
+    }
+
+    /// Runs `f` on the bridge whose caller leg is `a`, then services it.
+    fn with_bridge(&mut self, a: MediaId, now: Instant, f: impl FnOnce(&mut Bridge)) {
+        let Some(slot) = self.slot_of(a) else { return };
+        if let Some(Some(CallSlot { media: SlotMedia::Bridge(unit), .. })) = self.slots.get_mut(slot) {
+            f(&mut unit.bridge);
+        }
+        self.service(slot, now);
+    }
+
+    fn session_mut(&mut self, slot: usize) -> Option<&mut RtpSession> {
+        let partner = match self.slots.get(slot)?.as_ref()?.media {
+            SlotMedia::Partner { primary } => Some(primary),
+            _ => None,
+        };
+        if let Some(primary) = partner {
+            if let Some(Some(CallSlot { media: SlotMedia::Bridge(unit), .. })) = self.slots.get_mut(primary) {
+                return Some(unit.bridge.session_mut(BridgeLeg::B));
+            }
+            return None;
+        }
+        match &mut self.slots.get_mut(slot)?.as_mut()?.media {
+            SlotMedia::Call(call) => Some(call.session_mut()),
+            SlotMedia::Bridge(unit) => Some(unit.bridge.session_mut(BridgeLeg::A)),
+            SlotMedia::Partner { .. } | SlotMedia::Empty => None,
+        }
+    }
+
+    /// Joins two calls' media: `a`'s slot holds the bridge, `b`'s slot keeps
+    /// its sockets and points at it.
+    fn bridge(&mut self, now: Instant, a: MediaId, b: MediaId) {
+        let (Some(sa), Some(sb)) = (self.slot_of(a), self.slot_of(b)) else {
+            tracing::warn!(?a, ?b, "bridge of media that is not running");
+            return;
+        };
+        if sa == sb {
+            return;
+        }
+        let take_call = |slots: &mut Vec<Option<CallSlot>>, i: usize| -> Option<MediaCall> {
+            let s = slots.get_mut(i)?.as_mut()?;
+            match std::mem::replace(&mut s.media, SlotMedia::Empty) {
+                SlotMedia::Call(call) => Some(call),
+                other => {
+                    s.media = other;
+                    None
+                }
+            }
+        };
+        let Some(call_a) = take_call(&mut self.slots, sa) else { return };
+        let Some(call_b) = take_call(&mut self.slots, sb) else {
+            if let Some(Some(s)) = self.slots.get_mut(sa) {
+                s.media = SlotMedia::Call(call_a);
+            }
+            return;
+        };
+        let bridge = Bridge::from_sessions(call_a.into_session(), call_b.into_session());
+        if let Some(Some(s)) = self.slots.get_mut(sa) {
+            s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb }));
+        }
+        if let Some(Some(s)) = self.slots.get_mut(sb) {
+            s.media = SlotMedia::Partner { primary: sa };
+        }
+        self.deadlines.schedule(sb, None);
+        self.service(sa, now);
+    }
+
+    /// Splits the bridge held by `slot` (either leg's slot): both legs go
+    /// back to being calls of their own.
+    fn unbridge(&mut self, now: Instant, slot: usize) {
+        let primary = match self.slots.get(slot).and_then(Option::as_ref).map(|s| &s.media) {
+            Some(SlotMedia::Partner { primary }) => *primary,
+            Some(SlotMedia::Bridge(_)) => slot,
+            _ => return,
+        };
+        let Some(Some(s)) = self.slots.get_mut(primary) else { return };
+        let SlotMedia::Bridge(unit) = std::mem::replace(&mut s.media, SlotMedia::Empty) else { return };
+        let inband = s.inband_dtmf;
+        let partner = unit.partner;
+        let (session_a, session_b) = unit.bridge.into_sessions();
+        s.media = SlotMedia::Call(MediaCall::from_session(session_a, inband));
+        if let Some(Some(p)) = self.slots.get_mut(partner) {
+            p.media = SlotMedia::Call(MediaCall::from_session(session_b, p.inband_dtmf));
+        }
+        self.service(primary, now);
+        self.service(partner, now);
     }
 
     fn slot_of(&self, id: MediaId) -> Option<usize> {
@@ -309,16 +459,21 @@ impl MediaLoop {
             return;
         }
         let mut rng = fastrand::Rng::with_seed(seed);
+        let inband_dtmf = config.inband_dtmf;
         let call = MediaCall::new(config, &mut rng, now, SystemTime::now());
-        self.slots[slot] = Some(CallSlot { id, call, rtp, rtcp });
+        self.slots[slot] = Some(CallSlot { id, media: SlotMedia::Call(call), rtp, rtcp, play_token: 0, inband_dtmf });
         self.by_id.insert(id, slot);
         self.service(slot, now);
     }
 
     fn stop(&mut self, id: MediaId) {
-        let Some(slot) = self.by_id.remove(&id) else { return };
+        let Some(&slot) = self.by_id.get(&id) else { return };
+        // A bridged leg leaves the bridge first; the other leg runs on alone.
+        self.unbridge(Instant::now(), slot);
+        self.by_id.remove(&id);
         let Some(mut s) = self.slots[slot].take() else { return };
-        if let Some(Transmit::Rtcp { to, len }) = s.call.hangup(&mut self.buf[..]) {
+        let SlotMedia::Call(mut call) = std::mem::replace(&mut s.media, SlotMedia::Empty) else { return };
+        if let Some(Transmit::Rtcp { to, len }) = call.hangup(&mut self.buf[..]) {
             let _ = s.rtcp.send_to(&self.buf[..len], to);
         }
         let registry = self.poll.registry();
@@ -326,7 +481,7 @@ impl MediaLoop {
         let _ = registry.deregister(&mut s.rtcp);
         self.deadlines.schedule(slot, None);
         self.free.push(slot);
-        let stats = s.call.session().stats();
+        let stats = call.session().stats();
         let totals = MediaTotals {
             packets_sent: stats.packets_sent,
             packets_received: stats.packets_received,
@@ -335,22 +490,20 @@ impl MediaLoop {
         let _ = self.notices.send(MediaNotice::Stopped { id, totals });
     }
 
-    /// Reads every datagram waiting on one of a call's sockets.
+    /// Reads every datagram waiting on one of a call's sockets, into the
+    /// call, or into the bridge the socket's leg belongs to.
     fn receive(&mut self, slot: usize, is_rtcp: bool) {
         let now = Instant::now();
-        let Some(Some(s)) = self.slots.get_mut(slot) else { return };
+        let target = match self.slots.get(slot).and_then(Option::as_ref).map(|s| &s.media) {
+            Some(SlotMedia::Partner { primary }) => (*primary, BridgeLeg::B),
+            Some(_) => (slot, BridgeLeg::A),
+            None => return,
+        };
         loop {
+            let Some(Some(s)) = self.slots.get(slot) else { return };
             let socket = if is_rtcp { &s.rtcp } else { &s.rtp };
-            match socket.recv_from(&mut self.buf[..]) {
-                Ok((len, from)) => {
-                    let bytes = &self.buf[..len];
-                    if is_rtcp {
-                        s.call.handle_rtcp(now, from, bytes);
-                    } else {
-                        self.counters.received += 1;
-                        s.call.handle_rtp(now, from, bytes);
-                    }
-                }
+            let (len, from) = match socket.recv_from(&mut self.buf[..]) {
+                Ok(r) => r,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 // ICMP errors surface here on some kernels: never fatal.
                 Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionRefused => continue,
@@ -358,44 +511,109 @@ impl MediaLoop {
                     tracing::debug!(error = %e, "RTP receive error");
                     break;
                 }
+            };
+            if !is_rtcp {
+                self.counters.received += 1;
+            }
+            let bytes = &self.buf[..len];
+            let Some(Some(t)) = self.slots.get_mut(target.0) else { return };
+            match (&mut t.media, is_rtcp) {
+                (SlotMedia::Call(call), false) => call.handle_rtp(now, from, bytes),
+                (SlotMedia::Call(call), true) => call.handle_rtcp(now, from, bytes),
+                (SlotMedia::Bridge(unit), false) => unit.bridge.handle_rtp(now, target.1, from, bytes),
+                (SlotMedia::Bridge(unit), true) => unit.bridge.handle_rtcp(now, target.1, from, bytes),
+                (SlotMedia::Partner { .. } | SlotMedia::Empty, _) => {}
             }
         }
-        self.service(slot, now);
+        self.service(target.0, now);
     }
 
-    /// Runs a call's timers, sends what is due, forwards its events and
-    /// schedules its next deadline.
+    /// Runs a call's (or a bridge's) timers, sends what is due, forwards its
+    /// events and schedules its next deadline.
     fn service(&mut self, slot: usize, now: Instant) {
-        let Some(Some(s)) = self.slots.get_mut(slot) else { return };
-        s.call.handle_timeout(now);
-        while let Some(transmit) = s.call.poll_transmit(now, &mut self.buf[..]) {
+        let Some(Some(mut s)) = self.slots.get_mut(slot).map(Option::take) else { return };
+        let CallSlot { id, media, rtp, rtcp, play_token, .. } = &mut s;
+        let deadline = match media {
+            SlotMedia::Call(call) => Some(self.service_call(rtp, rtcp, *id, *play_token, call, now)),
+            SlotMedia::Bridge(unit) => {
+                let partner = unit.partner;
+                let partner_slot = self.slots.get_mut(partner).and_then(Option::take);
+                let deadline = match &partner_slot {
+                    Some(p) => Some(self.service_bridge((*id, rtp, rtcp), p, unit, now)),
+                    None => None,
+                };
+                if let Some(p) = partner_slot {
+                    self.slots[partner] = Some(p);
+                }
+                deadline
+            }
+            SlotMedia::Partner { .. } | SlotMedia::Empty => None,
+        };
+        self.slots[slot] = Some(s);
+        self.deadlines.schedule(slot, deadline);
+    }
+
+    fn service_call(&mut self, rtp: &UdpSocket, rtcp: &UdpSocket, id: MediaId, token: u64, call: &mut MediaCall, now: Instant) -> Instant {
+        call.handle_timeout(now);
+        while let Some(transmit) = call.poll_transmit(now, &mut self.buf[..]) {
             let (socket, to, len, is_rtp) = match transmit {
-                Transmit::Rtp { to, len } => (&s.rtp, to, len, true),
-                Transmit::Rtcp { to, len } => (&s.rtcp, to, len, false),
+                Transmit::Rtp { to, len } => (rtp, to, len, true),
+                Transmit::Rtcp { to, len } => (rtcp, to, len, false),
             };
-            match socket.send_to(&self.buf[..len], to) {
-                Ok(_) if is_rtp => {
+            let lateness = is_rtp.then(|| call.session().send_lateness());
+            self.send(socket, to, len, lateness);
+        }
+        while let Some(event) = call.poll_event() {
+            let notice = match event {
+                MediaEvent::Digit { digit, method } => MediaNotice::Digit { id, digit, method },
+                MediaEvent::PlaybackFinished { interrupted } => MediaNotice::PlaybackFinished { id, token, interrupted },
+                MediaEvent::RecordingFinished { recording } => MediaNotice::RecordingFinished { id, recording: Box::new(recording) },
+                MediaEvent::MediaTimeout => MediaNotice::MediaTimeout { id },
+            };
+            let _ = self.notices.send(notice);
+        }
+        call.poll_timeout()
+    }
+
+    fn service_bridge(&mut self, a: (MediaId, &UdpSocket, &UdpSocket), b: &CallSlot, unit: &mut BridgeUnit, now: Instant) -> Instant {
+        let bridge = &mut unit.bridge;
+        bridge.handle_timeout(now);
+        while let Some((endpoint, transmit)) = bridge.poll_transmit(now, &mut self.buf[..]) {
+            let (rtp, rtcp) = match endpoint {
+                Endpoint::Leg(BridgeLeg::A) => (a.1, a.2),
+                Endpoint::Leg(BridgeLeg::B) => (&b.rtp, &b.rtcp),
+                // No supervisor leg is attached by the engine yet.
+                Endpoint::Monitor => continue,
+            };
+            match transmit {
+                Transmit::Rtp { to, len } => self.send(rtp, to, len, None),
+                Transmit::Rtcp { to, len } => self.send(rtcp, to, len, None),
+            }
+        }
+        while let Some(event) = bridge.poll_event() {
+            let id_of = |leg| if leg == BridgeLeg::A { a.0 } else { b.id };
+            let notice = match event {
+                BridgeEvent::Digit { leg, digit } => MediaNotice::Digit { id: id_of(leg), digit, method: DtmfMethod::Rfc4733 },
+                BridgeEvent::MediaTimeout { leg } => MediaNotice::MediaTimeout { id: id_of(leg) },
+            };
+            let _ = self.notices.send(notice);
+        }
+        bridge.poll_timeout()
+    }
+
+    fn send(&mut self, socket: &UdpSocket, to: SocketAddr, len: usize, lateness: Option<Duration>) {
+        match socket.send_to(&self.buf[..len], to) {
+            Ok(_) => {
+                if let Some(lateness) = lateness {
                     self.counters.sent += 1;
-                    let lateness = s.call.session().send_lateness();
                     if lateness > telemetry::LATE_SEND_THRESHOLD {
                         self.counters.late += 1;
                     }
                     self.lateness.record(lateness.as_secs_f64());
                 }
-                Ok(_) => {}
-                Err(_) => self.counters.send_errors += 1,
             }
+            Err(_) => self.counters.send_errors += 1,
         }
-        while let Some(event) = s.call.poll_event() {
-            let id = s.id;
-            let notice = match event {
-                MediaEvent::Digit { digit, method } => MediaNotice::Digit { id, digit, method },
-                MediaEvent::PlaybackFinished { interrupted } => MediaNotice::PlaybackFinished { id, interrupted },
-                MediaEvent::MediaTimeout => MediaNotice::MediaTimeout { id },
-            };
-            let _ = self.notices.send(notice);
-        }
-        self.deadlines.schedule(slot, Some(s.call.poll_timeout()));
     }
 
     fn flush_counters(&mut self, now: Instant) {

@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 use crate::config::ServerConfig;
 use crate::engine::{Engine, EngineStatus, WallClock};
 use crate::media_loop::{self, MediaCommand};
-use crate::prompts::PromptLibrary;
+use crate::dialplan_host::{self, DialplanStatus};
 use crate::sip_tcp::{self, TcpEvent};
 use crate::telemetry;
 
@@ -57,8 +57,21 @@ impl ControlPlane for Console {
 /// Runs `ivr serve` until SIGTERM or SIGINT and the graceful drain are done.
 pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let prompts = Arc::new(PromptLibrary::load(&config.prompts_dir)?);
-    check_flow_prompts(&config, &prompts)?;
+    let dialplan = {
+        let (path, dir) = (config.dialplan.clone(), config.prompts_dir.clone());
+        tokio::task::spawn_blocking(move || dialplan_host::load(&path, &dir)).await??
+    };
+    for warning in &dialplan.warnings {
+        warn!("{warning}");
+    }
+    let prompts_loaded = dialplan.prompts.len();
+    let dialplan_status = Arc::new(std::sync::RwLock::new(DialplanStatus {
+        path: config.dialplan.clone(),
+        version: dialplan.program.version.clone(),
+        loaded_at: Some(std::time::SystemTime::now()),
+        ..DialplanStatus::default()
+    }));
+    info!(dialplan = %config.dialplan.display(), version = %dialplan.program.version, "dialplan loaded");
     let metrics = telemetry::init_metrics()?;
 
     let udp = Arc::new(
@@ -77,7 +90,20 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| "cannot open the call-record database".to_owned())?;
     info!(backend = %store.backend(), "call records database ready");
-    let (records, record_writer) = ivr_store::RecordWriter::spawn(store.clone(), RECORD_QUEUE);
+    let migrated = store.migrate().await.context("cannot migrate the call-record database")?;
+    info!(version = migrated, "database schema up to date");
+    let journal_dir = config.data_dir.join("journal");
+    let (records, record_writer, recovery) = ivr_store::RecordWriter::open(store.clone(), &journal_dir, RECORD_QUEUE)
+        .await
+        .with_context(|| format!("cannot open the call-record journal in {}", journal_dir.display()))?;
+    if !recovery.interrupted.is_empty() {
+        warn!(calls = recovery.interrupted.len(), "calls in progress at the last stop were closed as interrupted");
+    }
+    let pseudonymizer = {
+        let dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || crate::wiring::pseudonymizer(&dir)).await??
+    };
+    let (acd, registrar) = crate::wiring::load_acd(&config, Instant::now())?;
 
     let status = Arc::new(EngineStatus::default());
     let (notice_tx, mut notices) = mpsc::unbounded_channel();
@@ -86,23 +112,37 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let mut engine = Engine::new(
         config.clone(),
         media.clone(),
-        prompts.clone(),
+        dialplan.clone(),
         status.clone(),
         Some(records),
         clock,
+        acd,
+        Some(registrar),
+        Some(pseudonymizer),
         fastrand::u64(..),
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let console = Arc::new(Console { status: status.clone(), prompts_loaded: prompts.len() as u64, metrics: metrics.clone() });
+    let console = Arc::new(Console { status: status.clone(), prompts_loaded: prompts_loaded as u64, metrics: metrics.clone() });
+    let (installs_tx, mut installs) = mpsc::unbounded_channel();
+    let (_reload_requests_tx, reload_requests) = mpsc::unbounded_channel();
+    tasks.spawn(dialplan_host::watch_and_reload(
+        config.dialplan.clone(),
+        config.prompts_dir.clone(),
+        dialplan,
+        dialplan_status.clone(),
+        installs_tx,
+        reload_requests,
+        stop_rx.clone(),
+    ));
     tasks.spawn(serve_http(http, console, stop_rx.clone()));
     tasks.spawn(metrics_upkeep(metrics, stop_rx.clone()));
     let (tcp_tx, mut tcp_events) = mpsc::channel(1024);
     tasks.spawn(sip_tcp::accept_loop(tcp, tcp_tx, stop_rx.clone()));
     let mut tcp_conns = sip_tcp::Connections::default();
 
-    info!(sip = %config.sip.listen, http = %config.http_listen, prompts = prompts.len(), "ivr ready");
+    info!(sip = %config.sip.listen, http = %config.http_listen, prompts = prompts_loaded, "ivr ready");
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -126,7 +166,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
                 break;
             }
         }
-        flush(&mut engine, &udp, &mut tcp_conns).await;
+        flush(&mut engine, &udp, &mut tcp_conns, &config.data_dir).await;
 
         let mut wake_at = engine.poll_timeout();
         for d in [shutdown_deadline, hard_deadline].into_iter().flatten() {
@@ -146,6 +186,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
                 TcpEvent::Closed { peer } => tcp_conns.remove(peer),
             },
             Some(notice) = notices.recv() => engine.handle_media(Instant::now(), notice),
+            Some(loaded) = installs.recv() => engine.install_dialplan(loaded),
             () = sleep => engine.handle_timeout(Instant::now()),
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
                 shutdown_deadline = Some(begin_shutdown(&mut engine, &config));
@@ -156,7 +197,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         }
     }
 
-    flush(&mut engine, &udp, &mut tcp_conns).await;
+    flush(&mut engine, &udp, &mut tcp_conns, &config.data_dir).await;
     media.send(MediaCommand::Shutdown);
     // The media thread reports each call's totals as it closes them: collect
     // the last records before the writer is told to finish.
@@ -203,7 +244,17 @@ fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(3600)
 }
 
-async fn flush(engine: &mut Engine, udp: &UdpSocket, tcp: &mut sip_tcp::Connections) {
+async fn flush(engine: &mut Engine, udp: &UdpSocket, tcp: &mut sip_tcp::Connections, data_dir: &std::path::Path) {
+    while let Some((path, wav)) = engine.poll_message() {
+        let path = data_dir.join(path);
+        // A recorded message: written off the engine's task.
+        tokio::task::spawn_blocking(move || {
+            let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&path, wav));
+            if let Err(e) = written {
+                error!(path = %path.display(), error = %e, "cannot store a recorded message");
+            }
+        });
+    }
     while let Some(Transmit { transport, to, bytes }) = engine.poll_transmit() {
         match transport {
             Transport::Udp => {
@@ -239,23 +290,3 @@ async fn metrics_upkeep(handle: PrometheusHandle, mut stop: watch::Receiver<bool
         }
     }
 }
-
-/// Fails start-up when the built-in flow's prompts are missing in its language.
-fn check_flow_prompts(config: &ServerConfig, prompts: &PromptLibrary) -> anyhow::Result<()> {
-    let lang = &config.flow.language;
-    let mut names = vec!["welcome".to_owned(), "goodbye".to_owned(), "digit-star".into(), "digit-hash".into()];
-    names.extend((0..10).map(|d| format!("digit-{d}")));
-    let missing: Vec<String> = names
-        .iter()
-        .map(|n| format!("{lang}/{n}"))
-        .filter(|id| prompts.get(id).is_none())
-        .collect();
-    anyhow::ensure!(
-        missing.is_empty(),
-        "prompts missing under {}: {}",
-        config.prompts_dir.display(),
-        missing.join(", ")
-    );
-    Ok(())
-}
-

@@ -22,6 +22,8 @@ pub const RTP_SEND_LATENESS_SECONDS: &str = "ivr_rtp_send_lateness_seconds";
 pub const RTP_PACKETS_LOST_TOTAL: &str = "ivr_rtp_packets_lost_total";
 pub const DTMF_DIGITS_TOTAL: &str = "ivr_dtmf_digits_total";
 pub const CALL_RECORDS_DROPPED_TOTAL: &str = "ivr_call_records_dropped_total";
+pub const DIALPLAN_RELOADS_TOTAL: &str = "ivr_dialplan_reloads_total";
+pub const DIALPLAN_ERRORS_TOTAL: &str = "ivr_dialplan_errors_total";
 
 /// A send later than this after its 20 ms grid slot counts as late.
 pub const LATE_SEND_THRESHOLD: std::time::Duration = std::time::Duration::from_millis(2);
@@ -76,5 +78,7 @@ fn describe() {
     describe_histogram!(RTP_SEND_LATENESS_SECONDS, Unit::Seconds, "RTP send time minus its grid slot");
     describe_counter!(RTP_PACKETS_LOST_TOTAL, "RTP packets from callers that never arrived (RFC 3550 A.3), at call end");
     describe_counter!(CALL_RECORDS_DROPPED_TOTAL, "Call records dropped because the writer queue was full");
+    describe_counter!(DIALPLAN_RELOADS_TOTAL, "Dialplan reloads, by result (installed, refused)");
+    describe_counter!(DIALPLAN_ERRORS_TOTAL, "Calls ended by a dialplan run-time error (step budget, return without sub)");
     describe_counter!(DTMF_DIGITS_TOTAL, "DTMF digits recognised, by method (rfc4733, sip_info, inband)");
 }

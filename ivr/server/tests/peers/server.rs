@@ -23,6 +23,30 @@ impl Default for ServerConfig {
     }
 }
 
+/// The dialplan most peer tests run: the welcome, then every key read back
+/// (a key during a prompt stops it), and after `idle_secs` without a key
+/// the goodbye and a BYE.
+pub fn readback_dialplan(idle_secs: u64) -> String {
+    let keys = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "star", "hash"];
+    let key_char = |k: &str| match k {
+        "star" => "*".to_owned(),
+        "hash" => "#".to_owned(),
+        d => d.to_owned(),
+    };
+    let options: Vec<String> = keys.iter().map(|k| format!("\"{}\" = \"say-{k}\"", key_char(k))).collect();
+    let mut text = format!(
+        "[dialplan]\nname = \"readback\"\nlanguages = [\"ca\"]\nstart = \"welcome\"\n\n\
+         [nodes.welcome]\ntype = \"play\"\nprompts = [\"welcome\"]\nnext = \"listen\"\n\n\
+         [nodes.listen]\ntype = \"menu\"\nprompt = [\"pause\"]\noptions = {{ {} }}\ntimeout_secs = {idle_secs}\nretries = 0\ndefault = \"bye\"\n\n\
+         [nodes.bye]\ntype = \"hangup\"\nprompts = [\"goodbye\"]\n",
+        options.join(", ")
+    );
+    for k in keys {
+        text.push_str(&format!("\n[nodes.say-{k}]\ntype = \"play\"\nprompts = [\"digit-{k}\"]\nnext = \"listen\"\n"));
+    }
+    text
+}
+
 pub struct Server {
     child: Option<Child>,
     pub sip: SocketAddr,
@@ -34,12 +58,19 @@ impl Server {
     pub fn start(config: &ServerConfig) -> Self {
         let dir = TempDir::new("ivr");
         let prompts = support::short_prompts(&dir);
+        let dialplan = dir.join("readback.toml");
+        std::fs::write(&dialplan, readback_dialplan(config.idle_hangup_secs)).expect("write the test dialplan");
         let config_path = dir.join("ivr.toml");
         std::fs::write(
             &config_path,
             format!(
-                "[flow]\nlanguage = \"ca\"\nidle_hangup_secs = {}\n\n[media]\nmedia_timeout_secs = {}\n\n[shutdown]\ngrace_secs = {}\n",
-                config.idle_hangup_secs, config.media_timeout_secs, config.grace_secs
+                "dialplan = \"{}\"\n\n[media]\nmedia_timeout_secs = {}\n\n[shutdown]\ngrace_secs = {}\n\n\
+                 [acd]\nqueues = \"{}\"\nagents = \"{}\"\n",
+                dialplan.display(),
+                config.media_timeout_secs,
+                config.grace_secs,
+                support::repo_root().join("dialplans/queues.toml").display(),
+                support::repo_root().join("dialplans/agents.toml").display(),
             ),
         )
         .expect("write the server config");

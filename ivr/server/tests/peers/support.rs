@@ -199,6 +199,9 @@ pub fn short_prompts(dir: &TempDir) -> PathBuf {
             }
         }
     }
+    // The read-back dialplan's listening menu plays this: a menu needs a prompt.
+    let pause = ca.join("pause.wav");
+    run_sox(&["-n", "-r", "8000", "-b", "16", "-c", "1", pause.to_str().expect("utf-8 path"), "trim", "0", "0.1"]);
     prompts
 }
 
