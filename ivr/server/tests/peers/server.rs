@@ -15,12 +15,45 @@ pub struct ServerConfig {
     pub idle_hangup_secs: u64,
     pub media_timeout_secs: u64,
     pub grace_secs: u64,
+    pub dialplan: TestDialplan,
+    /// Database URL; default: a SQLite file in the test's folder.
+    pub db: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { idle_hangup_secs: 4, media_timeout_secs: 10, grace_secs: 5 }
+        Self { idle_hangup_secs: 4, media_timeout_secs: 10, grace_secs: 5, dialplan: TestDialplan::Readback, db: None }
     }
+}
+
+/// Which dialplan the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDialplan {
+    /// [`readback_dialplan`] with the short Catalan prompts.
+    Readback,
+    /// The line's `dialplans/012.toml` with the repository's prompts, its
+    /// queues and agents, and a calendar whose `staffed` schedule is always
+    /// open (`staffed: true`) or always closed, so the test does not depend
+    /// on the hour it runs at.
+    Line012 { staffed: bool },
+}
+
+/// Copies the 012 dialplan and its queues into `dir` with a calendar forced
+/// open or closed; returns the dialplan's path.
+pub fn line_012_dialplan(dir: &TempDir, staffed: bool) -> std::path::PathBuf {
+    let root = support::repo_root().join("dialplans");
+    let target = dir.join("dialplans");
+    std::fs::create_dir_all(target.join("calendars")).expect("create the dialplan folder");
+    for file in ["012.toml", "queues.toml", "agents.toml"] {
+        std::fs::copy(root.join(file), target.join(file)).expect("copy a dialplan file");
+    }
+    let hours = if staffed { "monday-sunday = [\"00:00-24:00\"]" } else { "" };
+    std::fs::write(
+        target.join("calendars/catalonia.toml"),
+        format!("time_zone = \"Europe/Madrid\"\n\n[schedules.staffed]\n{hours}\n\n[schedules.ivr]\nmonday-sunday = [\"00:00-24:00\"]\n"),
+    )
+    .expect("write the test calendar");
+    target.join("012.toml")
 }
 
 /// The dialplan most peer tests run: the welcome, then every key read back
@@ -57,9 +90,14 @@ pub struct Server {
 impl Server {
     pub fn start(config: &ServerConfig) -> Self {
         let dir = TempDir::new("ivr");
-        let prompts = support::short_prompts(&dir);
-        let dialplan = dir.join("readback.toml");
-        std::fs::write(&dialplan, readback_dialplan(config.idle_hangup_secs)).expect("write the test dialplan");
+        let (prompts, dialplan) = match config.dialplan {
+            TestDialplan::Readback => {
+                let dialplan = dir.join("readback.toml");
+                std::fs::write(&dialplan, readback_dialplan(config.idle_hangup_secs)).expect("write the test dialplan");
+                (support::short_prompts(&dir), dialplan)
+            }
+            TestDialplan::Line012 { staffed } => (support::repo_root().join("prompts"), line_012_dialplan(&dir, staffed)),
+        };
         let config_path = dir.join("ivr.toml");
         std::fs::write(
             &config_path,
@@ -88,7 +126,7 @@ impl Server {
             .arg("--config")
             .arg(&config_path)
             // Call records go to the test's folder, not the repository.
-            .args(["--db", &format!("sqlite://{}", dir.join("ivr.db").display())])
+            .args(["--db", &config.db.clone().unwrap_or_else(|| format!("sqlite://{}", dir.join("ivr.db").display()))])
             .current_dir(dir.path())
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
