@@ -16,6 +16,7 @@
 //! It must never put protocol logic in the shell: decisions live in the
 //! cores, the engine and the flow, all driven with an explicit `now`.
 
+pub mod admin;
 pub mod check;
 pub mod config;
 pub mod deadlines;

@@ -20,6 +20,76 @@ enum Command {
     Serve(ServeArgs),
     /// Compile dialplans and report every problem with file, line and column.
     Check(CheckArgs),
+    /// Create or update the database schema (also done at every start).
+    Migrate(DbArgs),
+    /// Contact-centre figures from the call records (docs/metrics.md).
+    Report(ReportArgs),
+    /// Open data and right-of-access exports.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Erase callback numbers whose retention has passed (the server does it hourly).
+    Purge(DbArgs),
+}
+
+/// Where the database is: `--db`, else the config file's `db.url`, else SQLite under data/.
+#[derive(clap::Args)]
+struct DbArgs {
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database URL [default: sqlite://data/ivr.db]
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// First day (local date, Europe/Madrid), e.g. 2026-11-01
+    #[arg(long)]
+    from: String,
+    /// Last day, inclusive
+    #[arg(long)]
+    to: String,
+    /// Rows: hour, day, week, queue, topic, language or agent
+    #[arg(long, default_value = "day")]
+    by: String,
+    #[arg(long, value_enum, default_value = "table")]
+    format: ivr::admin::ReportFormat,
+    /// Count only this survey question's scores (e.g. overall)
+    #[arg(long)]
+    question: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Anonymous monthly statistics as CSV and JSON, no group smaller than --min-group.
+    OpenData {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The month, YYYY-MM
+        #[arg(long)]
+        month: String,
+        /// Output folder
+        #[arg(long, default_value = "open-data")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        min_group: u32,
+    },
+    /// Every record of one caller (right of access), as JSON; the access is logged.
+    Caller {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The caller's number as the network gave it
+        #[arg(long)]
+        number: String,
+        /// Who asks (logged)
+        #[arg(long)]
+        who: String,
+        /// Why (logged), e.g. the request's reference
+        #[arg(long)]
+        why: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -66,6 +136,17 @@ fn main() -> ExitCode {
             print!("{}", report.output);
             if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
+        Command::Migrate(db) => admin(&db, |url, _| async move { ivr::admin::migrate(&url).await }),
+        Command::Purge(db) => admin(&db, |url, _| async move { ivr::admin::purge(&url).await }),
+        Command::Report(r) => admin(&r.db, |url, _| async move {
+            ivr::admin::run_report(&url, &r.from, &r.to, &r.by, r.format, r.question).await
+        }),
+        Command::Export(ExportCommand::OpenData { db, month, out, min_group }) => {
+            admin(&db, |url, _| async move { ivr::admin::export_month(&url, &month, &out, min_group).await })
+        }
+        Command::Export(ExportCommand::Caller { db, number, who, why }) => admin(&db, |url, data_dir| async move {
+            ivr::admin::export_caller(&url, &data_dir, &number, &who, &why).await
+        }),
         Command::Serve(args) => {
             let overrides = Overrides {
                 sip: args.sip,
@@ -96,6 +177,37 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Runs a database command on a current-thread runtime with the config's
+/// database URL and data folder.
+fn admin<F, Fut>(db: &DbArgs, run: F) -> ExitCode
+where
+    F: FnOnce(String, PathBuf) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let overrides = Overrides { db: db.db.clone(), ..Overrides::default() };
+    let config = match ServerConfig::load(db.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ivr: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ivr: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config.db_url, config.data_dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ivr: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -138,6 +138,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     ));
     tasks.spawn(serve_http(http, console, stop_rx.clone()));
     tasks.spawn(metrics_upkeep(metrics, stop_rx.clone()));
+    tasks.spawn(purge_callback_numbers(store.clone(), stop_rx.clone()));
     let (tcp_tx, mut tcp_events) = mpsc::channel(1024);
     tasks.spawn(sip_tcp::accept_loop(tcp, tcp_tx, stop_rx.clone()));
     let mut tcp_conns = sip_tcp::Connections::default();
@@ -287,6 +288,24 @@ async fn metrics_upkeep(handle: PrometheusHandle, mut stop: watch::Receiver<bool
         tokio::select! {
             _ = tick.tick() => handle.run_upkeep(),
             _ = crate::server::stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Erases callback numbers past their retention: at start-up, then hourly.
+async fn purge_callback_numbers(store: ivr_store::Store, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+                match store.purge_expired_numbers(now_ms).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(purged = n, "callback numbers past their retention erased"),
+                    Err(e) => warn!(error = %e, "callback-number purge failed; retried in an hour"),
+                }
+            }
+            _ = stopped(&mut stop) => return,
         }
     }
 }
