@@ -156,40 +156,29 @@ fn main() -> ExitCode {
                 prompts: args.prompts,
                 rtp_ports: args.rtp_ports,
             };
-            let config = match ServerConfig::load(args.config.as_deref(), &overrides) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("ivr: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("ivr: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(ivr::server::serve(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ivr: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            with_config(args.config.as_deref(), &overrides, ivr::server::serve)
         }
     }
 }
 
-/// Runs a database command on a current-thread runtime with the config's
-/// database URL and data folder.
+/// Runs a database command with the config's database URL and data folder.
 fn admin<F, Fut>(db: &DbArgs, run: F) -> ExitCode
 where
     F: FnOnce(String, PathBuf) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let overrides = Overrides { db: db.db.clone(), ..Overrides::default() };
-    let config = match ServerConfig::load(db.config.as_deref(), &overrides) {
+    with_config(db.config.as_deref(), &overrides, |config| run(config.db_url, config.data_dir))
+}
+
+/// Loads the configuration (exit 2 on a config error) and runs `run` to its
+/// end on a current-thread runtime (exit 1 on failure).
+fn with_config<F, Fut>(path: Option<&std::path::Path>, overrides: &Overrides, run: F) -> ExitCode
+where
+    F: FnOnce(ServerConfig) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = match ServerConfig::load(path, overrides) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ivr: {e}");
@@ -203,7 +192,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config.db_url, config.data_dir)) {
+    match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ivr: {e:#}");
