@@ -48,6 +48,7 @@ mod record;
 pub mod report;
 mod store;
 mod url;
+pub mod users;
 mod writer;
 
 pub use error::StoreError;
