@@ -96,6 +96,15 @@ pub async fn export_caller(db_url: &str, data_dir: &Path, number: &str, who: &st
     if who.trim().is_empty() || why.trim().is_empty() {
         bail!("--who and --why are required: every access to callers' data is logged");
     }
+    // The server creates the key on its first start; a key made here would
+    // be new and random, find nobody, and make the export look empty.
+    let key = data_dir.join("pseudonym.key");
+    if !key.is_file() {
+        bail!(
+            "no caller-pseudonym key at {}: use the config (--config, [data] dir) of the servers that wrote these records",
+            key.display()
+        );
+    }
     let pseudonymizer = crate::wiring::pseudonymizer(data_dir)?;
     let store = open(db_url).await?;
     let export = store.export_caller(&pseudonymizer, number, &Access { who, why, at_ms: now_ms() }).await?;
