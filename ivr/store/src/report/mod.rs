@@ -31,7 +31,7 @@ mod render;
 mod staffing;
 mod tally;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -219,23 +219,55 @@ pub async fn report(store: &Store, query: &ReportQuery) -> Result<ReportTable, R
 
     let mut rows = Vec::new();
     if let Some(period) = query.by.period() {
-        for interval in intervals::intervals(period, query.from, query.to, &query.time_zone, MAX_ROWS)? {
-            let (start, end) = (interval.start_ms, interval.end_ms);
-            let mut tally = query::calls_in(conn, start, end).await.map_err(query_error)?;
-            tally.scores = query::scores_in(conn, start, end, question).await.map_err(query_error)?;
-            if staffing {
-                tally.staffed_ms = Some(query::staffed_in(conn, start, end).await.map_err(query_error)?);
-            }
-            rows.push(ReportRow { group: interval.label(period), interval: Some(interval), tally });
-        }
-    } else if let Some(column) = query.by.column() {
-        let mut calls = query::calls_by(conn, column, from_ms, to_ms).await.map_err(query_error)?;
-        let mut scores = query::scores_by(conn, column, from_ms, to_ms, question).await.map_err(query_error)?;
-        let mut staffed = if staffing && column == Column::Agent {
-            Some(query::staffed_by_agent(conn, from_ms, to_ms).await.map_err(query_error)?)
+        let intervals =
+            intervals::intervals(period, query.from, query.to, &query.time_zone, MAX_ROWS)?;
+        let staffed = if staffing {
+            let ready = query::ready_intervals(conn, from_ms, to_ms)
+                .await
+                .map_err(query_error)?;
+            let buckets: Vec<(i64, i64)> =
+                intervals.iter().map(|i| (i.start_ms, i.end_ms)).collect();
+            Some(staffing::spread(
+                &buckets,
+                ready.into_iter().map(|(_, from, to)| (from, to)),
+            ))
         } else {
             None
         };
+        for (n, interval) in intervals.into_iter().enumerate() {
+            let (start, end) = (interval.start_ms, interval.end_ms);
+            let mut tally = query::calls_in(conn, start, end)
+                .await
+                .map_err(query_error)?;
+            tally.scores = query::scores_in(conn, start, end, question)
+                .await
+                .map_err(query_error)?;
+            tally.staffed_ms = staffed.as_ref().and_then(|s| s.get(n).copied());
+            rows.push(ReportRow {
+                group: interval.label(period),
+                interval: Some(interval),
+                tally,
+            });
+        }
+    } else if let Some(column) = query.by.column() {
+        let mut calls = query::calls_by(conn, column, from_ms, to_ms)
+            .await
+            .map_err(query_error)?;
+        let mut scores = query::scores_by(conn, column, from_ms, to_ms, question)
+            .await
+            .map_err(query_error)?;
+        let mut staffed: Option<BTreeMap<Option<String>, i64>> = None;
+        if staffing && column == Column::Agent {
+            let mut by_agent = BTreeMap::new();
+            for (agent, from, to) in query::ready_intervals(conn, from_ms, to_ms)
+                .await
+                .map_err(query_error)?
+            {
+                let cut = staffing::spread(&[(from_ms, to_ms)], [(from, to)]);
+                *by_agent.entry(Some(agent)).or_insert(0) += cut.iter().sum::<i64>();
+            }
+            staffed = Some(by_agent);
+        }
         let groups: BTreeSet<Option<String>> = calls
             .keys()
             .chain(scores.keys())

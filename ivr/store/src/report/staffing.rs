@@ -98,3 +98,41 @@ pub(crate) async fn staffing_recorded(conn: &mut AnyConnection, backend: Backend
     let count: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await?;
     Ok(count > 0)
 }
+
+/// How much of `intervals` (each `[from_ms, to_ms)`) falls in each of
+/// `buckets`, which are sorted, contiguous or not, and do not overlap.
+/// Each interval visits only the buckets it overlaps.
+pub(crate) fn spread(
+    buckets: &[(i64, i64)],
+    intervals: impl IntoIterator<Item = (i64, i64)>,
+) -> Vec<i64> {
+    let mut out = vec![0; buckets.len()];
+    for (from_ms, to_ms) in intervals {
+        let first = buckets.partition_point(|&(_, end)| end <= from_ms);
+        for (slot, &(start, end)) in out[first..].iter_mut().zip(&buckets[first..]) {
+            if start >= to_ms {
+                break;
+            }
+            *slot += to_ms.min(end) - from_ms.max(start);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_cut_at_bucket_edges() {
+        let hours = [(0, 60), (60, 120), (120, 180)];
+        // 30..150 spans three buckets; 170..400 runs past the end; 500.. misses.
+        assert_eq!(
+            spread(&hours, [(30, 150), (170, 400), (500, 600)]),
+            [30, 60, 40]
+        );
+        assert_eq!(spread(&hours, []), [0, 0, 0]);
+        // Buckets with a gap (a range cut) do not count the gap.
+        assert_eq!(spread(&[(0, 10), (20, 30)], [(0, 30)]), [10, 10]);
+    }
+}
