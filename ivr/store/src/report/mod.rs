@@ -293,7 +293,7 @@ pub async fn report(store: &Store, query: &ReportQuery) -> Result<ReportTable, R
         by: query.by,
         from: query.from,
         to: query.to,
-        time_zone: query.time_zone.iana_name().unwrap_or(TIME_ZONE).to_owned(),
+        time_zone: query.time_zone.iana_name().unwrap_or("(fixed offset)").to_owned(),
         question: query.question.clone(),
         rows,
         total,
