@@ -41,7 +41,7 @@ use jiff::tz::TimeZone;
 
 pub use intervals::{Interval, Period};
 pub use staffing::{StaffingInterval, StaffingState, report_schema};
-pub use render::csv_field;
+pub use render::{ReportFormat, UnknownFormat, csv_field};
 pub use tally::Tally;
 
 use crate::{Store, StoreError};

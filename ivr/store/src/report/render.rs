@@ -7,6 +7,32 @@ use serde_json::{Value, json};
 
 use super::{ReportRow, ReportTable, Tally};
 
+/// `--format table|csv|json` of `ivr report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// `--format` text that names no [`ReportFormat`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown report format {0:?} (expected table, csv or json)")]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for ReportFormat {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(ReportFormat::Table),
+            "csv" => Ok(ReportFormat::Csv),
+            "json" => Ok(ReportFormat::Json),
+            other => Err(UnknownFormat(other.to_owned())),
+        }
+    }
+}
+
 /// Label of the total row in text and CSV.
 pub const TOTAL: &str = "Total";
 
@@ -144,6 +170,15 @@ impl ReportTable {
         out
     }
 
+    /// The table in `format`.
+    pub fn render(&self, format: ReportFormat) -> String {
+        match format {
+            ReportFormat::Table => self.to_text(),
+            ReportFormat::Csv => self.to_csv(),
+            ReportFormat::Json => self.to_json(),
+        }
+    }
+
     /// The whole table as a JSON value.
     pub fn to_json_value(&self) -> Value {
         json!({
@@ -189,6 +224,13 @@ fn row_json(row: &ReportRow) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_parse_from_their_cli_names() {
+        assert_eq!("table".parse(), Ok(ReportFormat::Table));
+        assert_eq!("json".parse(), Ok(ReportFormat::Json));
+        assert_eq!("xml".parse::<ReportFormat>(), Err(UnknownFormat("xml".into())));
+    }
 
     #[test]
     fn csv_fields_with_commas_or_quotes_are_quoted() {
