@@ -140,8 +140,11 @@ pub(crate) async fn count(store_url: &str, sql: &str) -> i64 {
     n
 }
 
-pub(crate) async fn migrate_reports_schema_version_2(store: Store, _url: String) {
-    assert_eq!(store.migrate().await.expect("migrate again"), 2);
+pub(crate) async fn migrate_is_idempotent_and_reports_the_schema_version(store: Store, _url: String) {
+    let version = store.migrate().await.expect("migrate again");
+    assert!(version >= 2, "schema v{version}: the full call record is version 2");
+    assert_eq!(store.migrate().await.expect("and again"), version);
+    store.insert_finished(&[full_call(1)]).await.expect("the schema takes a full call");
 }
 
 pub(crate) async fn a_full_call_round_trips_with_its_timeline_answers_and_callback(store: Store, _url: String) {
@@ -184,6 +187,18 @@ pub(crate) async fn a_final_record_replaces_a_provisional_one_and_never_the_reve
     store.insert_finished(&[other_final]).await.expect("a second final record is a no-op");
     assert_eq!(store.finished_call(final_call.call_id()).await.expect("read"), Some(final_call), "first final wins");
     assert_eq!(store.count_calls().await.expect("count"), 1);
+
+    // The same rules inside one batch (one multi-row statement per table).
+    let second = full_call(41);
+    let second_interrupted = ivr_store::CallStart { call_id: second.call_id().to_owned(), ..start.clone() }.interrupted();
+    let second_other =
+        FinishedCall { details: CallDetails { agent: Some("late".to_owned()), ..second.details.clone() }, ..second.clone() };
+    store
+        .insert_finished(&[second_interrupted.clone(), second.clone(), second_other, second_interrupted, second.clone()])
+        .await
+        .expect("one batch with the same call five times");
+    assert_eq!(store.finished_call(second.call_id()).await.expect("read"), Some(second), "the first final record");
+    assert_eq!(store.count_calls().await.expect("count"), 2);
 }
 
 pub(crate) async fn replayed_events_answers_and_callbacks_are_not_duplicated(store: Store, url: String) {

@@ -138,7 +138,7 @@ use writer::*;
 
 contract!(
     migrations_apply_twice,
-    migrate_reports_schema_version_2,
+    migrate_is_idempotent_and_reports_the_schema_version,
     every_field_round_trips,
     a_full_call_round_trips_with_its_timeline_answers_and_callback,
     reinsert_is_a_no_op,
