@@ -33,3 +33,6 @@ mod shutdown;
 
 #[path = "peers/baresip_calls.rs"]
 mod baresip_calls;
+
+#[path = "peers/crash.rs"]
+mod crash;

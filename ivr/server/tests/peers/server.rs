@@ -89,14 +89,37 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &ServerConfig) -> Self {
-        let dir = TempDir::new("ivr");
+        let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut server = Self { child: None, sip: unbound, http: unbound, dir: TempDir::new("ivr") };
+        server.launch(config);
+        server
+    }
+
+    /// Starts a new server process in this server's folder (the same
+    /// config, database, data folder and record journal) on new ports, once
+    /// the previous process has exited: a restart after a crash.
+    pub fn restart(&mut self, config: &ServerConfig) {
+        assert!(!self.is_running(), "restart needs the previous server process to have exited");
+        self.child = None;
+        self.launch(config);
+    }
+
+    /// The server process's id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// Writes the config into `self.dir`, spawns the binary on free ports
+    /// and waits until it is healthy.
+    fn launch(&mut self, config: &ServerConfig) {
+        let dir = &self.dir;
         let (prompts, dialplan) = match config.dialplan {
             TestDialplan::Readback => {
                 let dialplan = dir.join("readback.toml");
                 std::fs::write(&dialplan, readback_dialplan(config.idle_hangup_secs)).expect("write the test dialplan");
-                (support::short_prompts(&dir), dialplan)
+                (support::short_prompts(dir), dialplan)
             }
-            TestDialplan::Line012 { staffed } => (support::repo_root().join("prompts"), line_012_dialplan(&dir, staffed)),
+            TestDialplan::Line012 { staffed } => (support::repo_root().join("prompts"), line_012_dialplan(dir, staffed)),
         };
         let config_path = dir.join("ivr.toml");
         std::fs::write(
@@ -115,7 +138,12 @@ impl Server {
         let sip_port = support::free_ports(1);
         let http_port = support::free_ports(1);
         let rtp_first = support::free_ports(40);
-        let log = std::fs::File::create(dir.join("server.log")).expect("create server.log");
+        // Appended to, so that a restarted server's log follows the first one's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .expect("open server.log");
         let child = Command::new(env!("CARGO_BIN_EXE_ivr"))
             .arg("serve")
             .args(["--sip", &format!("127.0.0.1:{sip_port}")])
@@ -134,14 +162,10 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("start the ivr binary");
-        let mut server = Self {
-            child: Some(child),
-            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
-            http: SocketAddr::from(([127, 0, 0, 1], http_port)),
-            dir,
-        };
-        server.wait_healthy(Duration::from_secs(20));
-        server
+        self.child = Some(child);
+        self.sip = SocketAddr::from(([127, 0, 0, 1], sip_port));
+        self.http = SocketAddr::from(([127, 0, 0, 1], http_port));
+        self.wait_healthy(Duration::from_secs(20));
     }
 
     fn wait_healthy(&mut self, timeout: Duration) {
