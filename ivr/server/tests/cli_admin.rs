@@ -134,11 +134,16 @@ impl TestDb {
         config
     }
 
-    /// `ivr <args> --db <this database>`.
+    /// `ivr <args> --db <this database>`, logging warnings only.
     fn ivr(&self, args: &[&str]) -> Run {
+        self.ivr_logging(args, "warn")
+    }
+
+    /// `ivr <args> --db <this database>` with `RUST_LOG=<log>`.
+    fn ivr_logging(&self, args: &[&str], log: &str) -> Run {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--db", &self.url]);
-        ivr(&all)
+        ivr(&all, log)
     }
 }
 
@@ -178,10 +183,10 @@ impl Run {
     }
 }
 
-fn ivr(args: &[&str]) -> Run {
+fn ivr(args: &[&str], log: &str) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_ivr"))
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .output()
         .expect("run the ivr binary");
     Run {
@@ -486,7 +491,11 @@ async fn export_caller_finds_the_callers_calls_and_logs_the_access(db: &TestDb) 
     // Written as a person would type it: spaces are not part of the number.
     let who = "dpo@012.gencat.cat";
     let why = "right of access request 2026/117";
-    let export = db.ivr(&["export", "caller", "--config", config, "--number", "+34 600 111 222", "--who", who, "--why", why]).ok();
+    let run = db.ivr_logging(&["export", "caller", "--config", config, "--number", "+34 600 111 222", "--who", who, "--why", why], "debug");
+    for shape in ["600111222", "600 111 222"] {
+        assert!(!run.stderr.contains(shape), "the number reached the log (RUST_LOG=debug): {}", run.stderr);
+    }
+    let export = run.ok();
     let json: Value = serde_json::from_str(&export).unwrap_or_else(|e| panic!("JSON export ({e}): {export}"));
     assert_eq!(json["pseudonym"], Pseudonymizer::new(KEY).expect("key").pseudonym(CALLER));
     let ids: Vec<&Value> = json["calls"].as_array().expect("calls").iter().map(|c| &c["record"]["call_id"]).collect();
