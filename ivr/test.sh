@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, second line; .ci/run calls exactly this).
-# Installs the real peers the tests drive when they are missing, then builds
+# Installs the real peers the tests drive (and the sqlite3 and psql clients
+# the record checks read with) when they are missing, then builds
 # and runs every test of the workspace: unit, scenario, property and the
 # real-peer integration tests (SIPp, baresip, tcpdump on loopback).
 set -euo pipefail
@@ -12,6 +13,8 @@ command -v baresip >/dev/null   || need+=(baresip-core)
 command -v sox >/dev/null       || need+=(sox)
 command -v tcpdump >/dev/null   || need+=(tcpdump)
 command -v sipsak >/dev/null    || need+=(sipsak)
+command -v sqlite3 >/dev/null   || need+=(sqlite3)
+command -v psql >/dev/null      || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
