@@ -34,5 +34,8 @@ mod shutdown;
 #[path = "peers/baresip_calls.rs"]
 mod baresip_calls;
 
+#[path = "peers/operators.rs"]
+mod operators;
+
 #[path = "peers/crash.rs"]
 mod crash;

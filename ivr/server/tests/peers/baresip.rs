@@ -1,4 +1,5 @@
-//! baresip as the caller: its own config folder, a WAV as its microphone
+//! baresip as a caller, or as an operator's phone that registers and
+//! answers on its own: its own config folder, a WAV as its microphone
 //! (`aufile`), what it hears dumped to WAV (`sndfile`), driven over
 //! `ctrl_tcp` with netstring-framed JSON (`dial`, `sndcode`, `hangup` come
 //! from the `menu` module).
@@ -29,7 +30,22 @@ impl Baresip {
     /// the call: baresip ends the call when it runs out, PEERS.md pitfall 2)
     /// offering `codecs` (e.g. "pcmu,pcma").
     pub fn start(microphone: &Path, codecs: &str) -> Self {
-        let dir = TempDir::new("baresip");
+        Self::launch("baresip", microphone, &format!("<sip:caller@127.0.0.1>;regint=0;audio_codecs={codecs}"))
+    }
+
+    /// Starts baresip as an operator's phone: it registers as `user` with
+    /// digest `password` at `registrar` (the AOR's host is the registrar,
+    /// realm whatever the challenge says) and answers every call at once
+    /// (`answermode=auto`). Wait for `REGISTER_OK` (or `REGISTER_FAIL`).
+    pub fn start_phone(microphone: &Path, codecs: &str, user: &str, password: &str, registrar: SocketAddr) -> Self {
+        let account = format!(
+            "<sip:{user}@{registrar}>;auth_pass={password};answermode=auto;regint=600;audio_codecs={codecs}"
+        );
+        Self::launch(&format!("phone-{user}"), microphone, &account)
+    }
+
+    fn launch(label: &str, microphone: &Path, account: &str) -> Self {
+        let dir = TempDir::new(label);
         let config_dir = dir.join("config");
         let recordings = dir.join("recordings");
         std::fs::create_dir_all(&config_dir).expect("create baresip config dir");
@@ -65,8 +81,7 @@ impl Baresip {
             recordings.display()
         );
         std::fs::write(config_dir.join("config"), config).expect("write baresip config");
-        std::fs::write(config_dir.join("accounts"), format!("<sip:caller@127.0.0.1>;regint=0;audio_codecs={codecs}\n"))
-            .expect("write baresip accounts");
+        std::fs::write(config_dir.join("accounts"), format!("{account}\n")).expect("write baresip accounts");
         let log = std::fs::File::create(dir.join("baresip.log")).expect("create baresip.log");
         let child = Command::new("baresip")
             .arg("-f")
@@ -125,6 +140,26 @@ impl Baresip {
                     support::tail(&self.dir.join("baresip.log"), 30)
                 ),
             }
+        }
+    }
+
+    /// Waits (at most `timeout`) until the account is registered. The
+    /// `REGISTER_OK` event may come before the control connection is up,
+    /// so this asks `reginfo` until it reports the registration.
+    pub fn wait_registered(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let info = self.command("reginfo", "");
+            let text = info.get("data").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if text.contains("OK") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "baresip did not register within {timeout:?}: {text}\n--- baresip log ---\n{}",
+                support::tail(&self.dir.join("baresip.log"), 30)
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -192,5 +227,17 @@ pub fn microphone(dir: &TempDir, lead_ms: u32, keys: &str, total_ms: u32) -> Pat
     samples.resize((total_ms * 8) as usize, 0);
     let path = dir.join("microphone.wav");
     loadtest::audio::write_wav(&path, &samples, 8000).expect("write the microphone WAV");
+    path
+}
+
+/// Writes `name`, a WAV for a microphone: a steady `hz` sine at -12 dBFS
+/// for `total_ms` (a tone the other side can be checked to hear).
+pub fn tone(dir: &TempDir, name: &str, hz: f64, total_ms: u32) -> PathBuf {
+    let amplitude = 32767.0 * 10f64.powf(-12.0 / 20.0);
+    let samples: Vec<i16> = (0..total_ms * 8)
+        .map(|n| (amplitude * (2.0 * std::f64::consts::PI * hz * f64::from(n) / 8000.0).sin()) as i16)
+        .collect();
+    let path = dir.join(name);
+    loadtest::audio::write_wav(&path, &samples, 8000).expect("write a tone WAV");
     path
 }

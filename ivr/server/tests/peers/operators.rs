@@ -1,0 +1,371 @@
+//! The operator path of the 012 line against real peers: a caller (baresip)
+//! walks `dialplans/012.toml` to an operator (language 1, main menu 6: topic
+//! `other`), waits in the `general` queue, and is put through to an
+//! operator's phone that registered with digest credentials: baresip with
+//! auto-answer, or SIPp scenarios that register and then ring, answer,
+//! refuse, put on hold or hang up. What each side heard is checked on the
+//! audio baresip recorded, and what happened on the call's record.
+//!
+//! The phone registers as `jordi` (dialplans/agents.toml): the only demo
+//! agent who speaks Catalan and takes topic `other` at the queue's minimum
+//! level, so the ACD offers these callers to him at once.
+//!
+//! The 012 prompts are played whole (welcome 6 s, no barge-in): the caller
+//! presses keys only once the prompt that drops them is over.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ivr_store::{Disposition, FinishedCall, Store};
+use loadtest::generate::{Law, PcapSpec};
+
+use crate::baresip::{self, Baresip};
+use crate::server::{Server, ServerConfig, TestDialplan};
+use crate::sipp::Sipp;
+use crate::support::{self, TempDir};
+
+const AGENT: &str = "jordi";
+const PASSWORD: &str = "demo-jordi-012";
+const DIGITS: &str = "ivr_dtmf_digits_total";
+/// The caller's microphone tone and the operator's: neither is a DTMF
+/// frequency, so the IVR's in-band detector hears no key in them.
+const CALLER_HZ: f64 = 440.0;
+const AGENT_HZ: f64 = 1000.0;
+
+fn peers() -> bool {
+    support::peer_available("baresip", "baresip-core")
+        && support::peer_available("sipp", "sip-tester")
+        && support::peer_available("sox", "sox")
+}
+
+/// One operator test at a time: each runs the full 012 dialplan (709
+/// prompts to load at start-up) and two or three peers, in real time; in
+/// parallel, on a busy two-core machine, servers miss the harness's 20 s
+/// start-up bound. The guard is held for the whole test.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one runs all the same.
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What every test here starts with: its turn, a server running the 012
+/// dialplan with the calendar forced open, and a folder for references and
+/// microphones. `None` (the test is skipped) when a peer is missing.
+struct Line {
+    turn: std::sync::MutexGuard<'static, ()>,
+    server: Server,
+    refs: TempDir,
+}
+
+impl Line {
+    fn start() -> Option<Line> {
+        if !peers() {
+            return None;
+        }
+        let turn = one_at_a_time();
+        let server = Server::start(&ServerConfig { dialplan: TestDialplan::Line012 { staffed: true }, ..ServerConfig::default() });
+        Some(Line { turn, server, refs: TempDir::new("refs") })
+    }
+}
+
+/// The caller hangs up and baresip sees the call closed.
+fn hang_up(caller: &mut Baresip) {
+    caller.command("hangup", "");
+    caller.wait_event("CALL_CLOSED", Duration::from_secs(5));
+}
+
+/// How long the phone may take to ring after the caller's last key: the
+/// `to-operator` prompt (no barge-in), then the offer.
+fn ring_within() -> Duration {
+    Duration::from_secs_f64(prompt_secs("to-operator") + 10.0)
+}
+
+/// Length of a repository prompt, in seconds.
+fn prompt_secs(name: &str) -> f64 {
+    let (samples, rate) = loadtest::audio::read_wav(&support::repo_root().join(format!("prompts/ca/{name}.wav")))
+        .unwrap_or_else(|e| panic!("read prompts/ca/{name}.wav: {e}"));
+    samples.len() as f64 / f64::from(rate)
+}
+
+fn sleep_secs(secs: f64) {
+    std::thread::sleep(Duration::from_secs_f64(secs));
+}
+
+/// Presses `key` (RFC 4733) and waits until the server has counted it.
+fn press(caller: &mut Baresip, server: &Server, key: &str) {
+    let before = server.metric(DIGITS, &[("method", "rfc4733")]);
+    caller.command("sndcode", key);
+    server.wait_metric(DIGITS, &[("method", "rfc4733")], before + 1.0, Duration::from_secs(5));
+}
+
+/// A baresip caller that dials the line, waits out the welcome (no
+/// barge-in), chooses Catalan (1) and the operator (6). Returns the id of
+/// the call's record. The caller then hears `to-operator` and waits in the
+/// queue.
+fn call_the_operator(server: &Server, microphone: &Path) -> (Baresip, String) {
+    let mut caller = Baresip::start(microphone, "pcmu,pcma");
+    caller.dial(server.sip);
+    caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let call_id = record_id(server);
+    sleep_secs(prompt_secs("welcome") + 0.7);
+    press(&mut caller, server, "1");
+    sleep_secs(0.7);
+    press(&mut caller, server, "6");
+    (caller, call_id)
+}
+
+/// The record id of the one call the server has taken, from its log (the
+/// `call{id=..}` span): the server names records itself, not by Call-ID.
+fn record_id(server: &Server) -> String {
+    let log = server.dir.join("server.log");
+    support::wait_for("the server to log the call", Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let mut ids: Vec<&str> = text.split("call{id=").skip(1).filter_map(|rest| rest.split([' ', '}']).next()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert!(ids.len() <= 1, "one call expected, the server logged {ids:?}");
+        ids.first().map(|id| (*id).to_owned())
+    })
+}
+
+/// The call's stored record, once the writer has committed it.
+fn stored_call(server: &Server, call_id: &str) -> FinishedCall {
+    let url = format!("sqlite://{}", server.dir.join("ivr.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let store = Store::connect(&url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match store.finished_call(call_id).await {
+                Ok(Some(call)) if !call.details.provisional => return call,
+                Ok(_) => {}
+                Err(e) => panic!("read the record of {call_id}: {e}"),
+            }
+            assert!(Instant::now() < deadline, "no record of call {call_id} within 10 s\n{}", server.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Seconds of `samples` (8 kHz) in which a `hz` tone carries most of the
+/// energy, measured per 50 ms block with the Goertzel algorithm.
+fn tone_secs(samples: &[i16], hz: f64) -> f64 {
+    const BLOCK: usize = 400;
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
+    let blocks = samples
+        .chunks_exact(BLOCK)
+        .filter(|block| {
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            let mut energy = 0.0;
+            for &x in *block {
+                let x = f64::from(x);
+                energy += x * x;
+                let s0 = x + coefficient * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
+            // A pure tone puts energy * BLOCK / 2 in its bin; speech, music and
+            // other tones put a small share there. Near silence never counts.
+            let loud = energy / BLOCK as f64 > 100.0 * 100.0;
+            loud && power > 0.5 * energy * BLOCK as f64 / 2.0
+        })
+        .count();
+    blocks as f64 * BLOCK as f64 / 8000.0
+}
+
+/// An operator's phone played by SIPp: registers `jordi` from a port of its
+/// own (SIPp's `operators_register.xml`), then runs a UAS `scenario` on that
+/// same port, where the server's INVITEs arrive.
+struct SippPhone {
+    sipp: Sipp,
+    running: crate::sipp::RunningSipp,
+}
+
+impl SippPhone {
+    fn register_and_run(server: &Server, scenario: &str, configure: impl FnOnce(&mut Sipp)) -> Self {
+        let register = Sipp::new(server.sip, "operators_register.xml");
+        register.run_ok(Duration::from_secs(15));
+        let mut sipp = Sipp::new(server.sip, scenario);
+        sipp.port = register.port;
+        configure(&mut sipp);
+        let running = sipp.spawn();
+        Self { sipp, running }
+    }
+
+    /// Waits until the scenario has left the file `step` (an exec touch).
+    fn wait_step(&self, step: &str, timeout: Duration) {
+        let path = self.sipp.dir.join(step);
+        support::wait_for(&format!("the SIPp phone to reach `{step}`"), timeout, || path.exists().then_some(()));
+    }
+
+    fn finish(mut self, timeout: Duration) {
+        self.running.wait_ok(timeout);
+    }
+}
+
+/// A `secs` PCMA tone at `hz` for the SIPp phone to play, 20 ms packets.
+fn pcma_tone(secs: u32, hz: f64) -> PcapSpec {
+    let mut spec = PcapSpec::new(Law::Pcma, 20);
+    let amplitude = 32767.0 * 10f64.powf(-12.0 / 20.0);
+    spec.audio = (0..secs * 8000)
+        .map(|n| (amplitude * (2.0 * std::f64::consts::PI * hz * f64::from(n) / 8000.0).sin()) as i16)
+        .collect();
+    spec
+}
+
+#[test]
+fn a_caller_reaches_a_registered_operator_talks_both_ways_then_answers_the_survey() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let survey_intro = support::reference(&refs, "survey-intro");
+    let mut phone = Baresip::start_phone(&baresip::tone(&refs, "agent.wav", AGENT_HZ, 120_000), "pcmu,pcma", AGENT, PASSWORD, server.sip);
+    phone.wait_registered(Duration::from_secs(10));
+
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 120_000));
+    // to-operator (no barge-in), then the offer rings the phone, which answers at once.
+    let rung = Instant::now();
+    phone.wait_event("CALL_ESTABLISHED", ring_within());
+    let waited = rung.elapsed();
+    sleep_secs(3.0);
+    phone.command("hangup", "");
+    phone.wait_event("CALL_CLOSED", Duration::from_secs(5));
+
+    // The survey intro has no barge-in; then each question takes a score and '#'.
+    sleep_secs(prompt_secs("survey-intro") + 1.0);
+    for keys in [["9", "#"].as_slice(), &["7", "#"], &["1", "0", "#"]] {
+        for key in keys {
+            press(&mut caller, &server, key);
+        }
+        sleep_secs(0.5);
+    }
+    // Thanks, goodbye, and the line hangs up.
+    caller.wait_event("CALL_CLOSED", Duration::from_secs(20));
+    caller.quit();
+    phone.quit();
+
+    let heard_by_caller = caller.heard();
+    let heard_by_agent = phone.heard();
+    let agent_tone = tone_secs(&heard_by_caller, AGENT_HZ);
+    assert!(agent_tone > 2.0, "the caller heard the operator's {AGENT_HZ} Hz tone for {agent_tone:.2} s of a 3 s conversation");
+    let caller_tone = tone_secs(&heard_by_agent, CALLER_HZ);
+    assert!(caller_tone > 2.0, "the operator heard the caller's {CALLER_HZ} Hz tone for {caller_tone:.2} s of a 3 s conversation");
+    assert!(tone_secs(&heard_by_agent, AGENT_HZ) < 0.5, "the operator heard their own tone back (echo through the bridge)");
+    support::assert_contains(&heard_by_caller, &survey_intro, "survey-intro", 0.8);
+
+    let call = stored_call(&server, &call_id);
+    let d = &call.details;
+    assert_eq!(d.disposition, Some(Disposition::Answered), "{d:?}");
+    assert_eq!(d.agent.as_deref(), Some(AGENT));
+    assert_eq!(d.queue.as_deref(), Some("general"));
+    assert_eq!(d.topic.as_deref(), Some("other"));
+    let wait = d.wait_ms.expect("a wait time");
+    assert!(wait >= 0 && wait < waited.as_millis() as i64 + 1_000, "wait {wait} ms; the phone rang {waited:?} after the second key");
+    let talk = d.talk_ms.expect("a talk time");
+    assert!((2_500..=5_000).contains(&talk), "talk {talk} ms for a 3 s conversation");
+    let answers: Vec<(&str, Option<u8>)> =
+        call.survey_answers.iter().map(|a| (a.question.as_str(), a.value.map(|v| v.value()))).collect();
+    assert_eq!(answers, [("overall", Some(9)), ("resolved", Some(7)), ("operator", Some(10))]);
+    assert!(call.survey_answers.iter().all(|a| a.agent.as_deref() == Some(AGENT)), "answers are credited to the operator");
+    server.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_the_phone_rings_cancels_it_and_is_abandoned_in_queue() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let phone = SippPhone::register_and_run(&server, "operators_phone_cancelled.xml", |_| {});
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 60_000));
+    phone.wait_step("invited-1", ring_within());
+    hang_up(&mut caller);
+    phone.wait_step("cancelled", Duration::from_secs(5));
+    phone.finish(Duration::from_secs(10));
+
+    let call = stored_call(&server, &call_id);
+    assert_eq!(call.details.disposition, Some(Disposition::AbandonedInQueue), "{:?}", call.details);
+    assert_eq!(call.details.agent, None, "nobody answered");
+    assert_eq!(call.details.queue.as_deref(), Some("general"));
+    server.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn a_busy_phone_sends_the_caller_back_to_the_head_of_the_queue_and_the_operator_rests_first() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let busy = SippPhone::register_and_run(&server, "operators_phone_busy.xml", |_| {});
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 90_000));
+    busy.wait_step("invited-1", ring_within());
+    let refused = Instant::now();
+    let port = busy.sipp.port;
+    busy.finish(Duration::from_secs(10));
+    // The same phone (the binding stays) now answers: the ACD offers the
+    // same caller again once the agent's rest after a refusal is over
+    // (queues.toml: no_answer_delay_secs = 5).
+    let mut answer = Sipp::new(server.sip, "operators_phone_answer.xml");
+    answer.port = port;
+    answer.generated_pcap("audio.pcap", &pcma_tone(2, AGENT_HZ)).key("offer", "8 101").call_ms(2_000);
+    let mut running = answer.spawn();
+    let answered_path = answer.dir.join("answered");
+    support::wait_for("the second offer to be answered", Duration::from_secs(20), || answered_path.exists().then_some(()));
+    let second_offer = refused.elapsed();
+    assert!(second_offer >= Duration::from_millis(4_500), "offered again {second_offer:?} after a 486: the agent must rest 5 s");
+    running.wait_ok(Duration::from_secs(15));
+    hang_up(&mut caller);
+
+    let call = stored_call(&server, &call_id);
+    let d = &call.details;
+    assert_eq!(d.disposition, Some(Disposition::Answered), "{d:?}");
+    assert_eq!(d.agent.as_deref(), Some(AGENT));
+    assert!(d.wait_ms.is_some_and(|w| w >= 4_500), "the wait includes the refused offer and the rest: {:?}", d.wait_ms);
+    let queue_log: Vec<&str> = call.events.iter().map(|e| e.detail.as_str()).filter(|d| d.contains("Busy")).collect();
+    assert!(!queue_log.is_empty(), "the queue log in the call's timeline records the refusal: {:?}", call.events);
+    server.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_callers_then_hear_that_no_operator_is_available() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let unavailable = support::reference(&refs, "operators-unavailable");
+    // The scenario fails unless the second REGISTER gets 403.
+    Sipp::new(server.sip, "operators_register_wrong_password.xml").run_ok(Duration::from_secs(15));
+
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 60_000));
+    sleep_secs(prompt_secs("to-operator") + prompt_secs("operators-unavailable") + 1.0);
+    hang_up(&mut caller);
+    caller.quit();
+    support::assert_contains(&caller.heard(), &unavailable, "operators-unavailable", 0.8);
+
+    let call = stored_call(&server, &call_id);
+    assert_eq!(call.details.agent, None);
+    assert!(call.details.ivr_path.contains("unavailable"), "the closed branch: {}", call.details.ivr_path);
+    server.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn an_operator_puts_a_pcmu_caller_on_hold_with_music_and_resumes_from_a_pcma_phone() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let (music, rate) = loadtest::audio::read_wav(&support::repo_root().join("prompts/hold-music.wav")).expect("read hold-music.wav");
+    assert_eq!(rate, 8000);
+    let phone = SippPhone::register_and_run(&server, "operators_phone_hold.xml", |sipp| {
+        // The phone answers PCMA only; the caller offers PCMU first.
+        sipp.generated_pcap("audio.pcap", &pcma_tone(3, AGENT_HZ)).key("offer", "8 101").call_ms(4_000);
+    });
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 90_000));
+    phone.wait_step("answered", ring_within());
+    phone.wait_step("hung-up", Duration::from_secs(20));
+    phone.finish(Duration::from_secs(5));
+    hang_up(&mut caller);
+    caller.quit();
+
+    let heard = caller.heard();
+    // Held for 4 s: the music from its start, after the IVR's prompts.
+    let held = support::assert_contains(&heard, &music[..24_000], "hold-music", 0.7);
+    let ivr_secs = prompt_secs("welcome") + prompt_secs("to-operator");
+    assert!(held.offset as f64 / 8000.0 > ivr_secs, "hold music at {:.2} s, before the operator answered", held.offset as f64 / 8000.0);
+    // The phone plays its tone after resuming, for the 1.5 s before its BYE.
+    let tone = tone_secs(&heard, AGENT_HZ);
+    assert!(tone > 1.0, "the PCMU caller heard the PCMA phone's tone (transcoded) for only {tone:.2} s");
+
+    let call = stored_call(&server, &call_id);
+    assert_eq!(call.details.disposition, Some(Disposition::Answered));
+    assert_eq!(call.details.agent.as_deref(), Some(AGENT));
+    assert_eq!(call.record.codec.as_deref(), Some("PCMU"));
+    server.stop(Duration::from_secs(5));
+}
