@@ -1,13 +1,15 @@
 //! `loadtest make-pcap` writes RTP captures for SIPp's `play_pcap_audio`;
 //! `loadtest analyze-pcap` reports loss, jitter and send-grid deviation of
-//! the RTP streams in a tcpdump capture.
+//! the RTP streams in a tcpdump capture; `loadtest year --simulated` runs
+//! a year of calls through the dialplan interpreter, ACD and store on a
+//! simulated clock; `loadtest erlang` sizes agents and trunks.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use loadtest::{audio, generate, pcap, rtp};
+use loadtest::{audio, erlang, generate, pcap, rtp, sim};
 
 #[derive(Parser)]
 #[command(name = "loadtest", about = "RTP capture tools for testing the 012 IVR against real peers")]
@@ -81,6 +83,55 @@ enum Command {
     /// Say whether a recording contains a reference (both 8 kHz WAV):
     /// best normalised cross-correlation and where.
     FindAudio { recording: PathBuf, reference: PathBuf },
+    /// The line's year through the real interpreter, ACD and store on a
+    /// simulated clock (no sockets), then the yearly report against Erlang C.
+    Year {
+        /// Required: the only year mode so far (the live one is to come).
+        #[arg(long)]
+        simulated: bool,
+        #[arg(long, default_value_t = 2_000_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 12)]
+        seed: u64,
+        /// Simulate only these days of the year, from --from (the calls
+        /// given by --calls fall in them).
+        #[arg(long, requires = "from")]
+        days: Option<u32>,
+        /// First day of --days, e.g. 2026-01-12.
+        #[arg(long, requires = "days")]
+        from: Option<jiff::civil::Date>,
+        /// Default: a new SQLite file under the system temp directory.
+        #[arg(long)]
+        db: Option<String>,
+        /// The repository root (with dialplans/ and prompts/).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Print the time of each phase.
+        #[arg(long)]
+        speed_report: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Agents for a service level (Erlang C) and trunks for a blocking
+    /// target (Erlang B).
+    Erlang {
+        #[arg(long)]
+        calls_per_hour: f64,
+        /// Handle time: talk + hold + after-call work.
+        #[arg(long)]
+        aht_secs: f64,
+        #[arg(long, default_value_t = 0.8)]
+        target_sl: f64,
+        #[arg(long, default_value_t = 20.0)]
+        target_secs: f64,
+        /// Mean time a call holds a trunk (IVR + queue + talk), for Erlang B;
+        /// default: the handle time.
+        #[arg(long)]
+        trunk_hold_secs: Option<f64>,
+        #[arg(long, default_value_t = 0.01)]
+        blocking: f64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -185,6 +236,55 @@ fn main() -> anyhow::Result<()> {
                 ),
                 None => println!("no match: the reference is longer than the recording, or silent"),
             }
+        }
+        Command::Year { simulated, calls, seed, days, from, db, root, speed_report, json } => {
+            if !simulated {
+                bail!("only `loadtest year --simulated` exists so far");
+            }
+            let db = match db {
+                Some(url) => url,
+                None => {
+                    let path = std::env::temp_dir().join(format!("loadtest-year-{}.db", std::process::id()));
+                    format!("sqlite://{}", path.display())
+                }
+            };
+            let profile = sim::line_profile(&root, calls, from.zip(days))?;
+            let config = sim::SimConfig::new(root, profile, seed, db.clone());
+            eprintln!("simulating {calls} calls (seed {seed}) into {db}");
+            let report = sim::run(&config)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print!("{}", sim::summary(&report));
+            }
+            if speed_report {
+                eprintln!("{}", sim::speed_report(&report));
+            }
+        }
+        Command::Erlang { calls_per_hour, aht_secs, target_sl, target_secs, trunk_hold_secs, blocking } => {
+            if !(calls_per_hour >= 0.0 && aht_secs > 0.0 && (0.0..1.0).contains(&target_sl) && blocking > 0.0) {
+                bail!("need --calls-per-hour >= 0, --aht-secs > 0, --target-sl in [0, 1), --blocking > 0");
+            }
+            let s = erlang::Sizing::for_service_level(calls_per_hour, aht_secs, target_sl, target_secs);
+            let trunk_erlangs = erlang::erlangs(calls_per_hour, trunk_hold_secs.unwrap_or(aht_secs));
+            let trunks = erlang::servers_for_blocking(trunk_erlangs, blocking);
+            println!("traffic        {:.2} erlangs ({calls_per_hour} calls/h x {aht_secs} s)", s.erlangs);
+            println!(
+                "agents         {} for {:.0} % within {} s (Erlang C)",
+                s.agents,
+                target_sl * 100.0,
+                target_secs
+            );
+            println!("  P(wait)      {:.1} %", s.probability_of_wait * 100.0);
+            println!("  service lvl  {:.1} %", s.service_level * 100.0);
+            println!("  ASA          {:.1} s", s.asa_secs);
+            println!("  occupancy    {:.1} %", s.occupancy * 100.0);
+            println!(
+                "trunks         {trunks} for {:.2} % blocking of {:.2} erlangs (Erlang B: {:.3} %)",
+                blocking * 100.0,
+                trunk_erlangs,
+                erlang::erlang_b(trunk_erlangs, trunks) * 100.0
+            );
         }
     }
     Ok(())

@@ -1,0 +1,298 @@
+//! `loadtest year --simulated`: a traffic profile's calls, each following
+//! its journey through the real 012 dialplan interpreter, the real ACD with
+//! a staffing plan sized by Erlang C, and the real call-record store, on a
+//! simulated clock with no sockets; then the yearly report from the stored
+//! records, set against what Erlang C predicted.
+//!
+//! Owns the simulation ([`run`]): loading the line once (`line.rs`), the
+//! staffing plan and its prediction (`staffing.rs`), the event loop
+//! (`engine.rs`), each call's state and record (`call.rs`), and the storage
+//! thread (`writer.rs`). Must never reimplement what the cores decide:
+//! which prompt plays, where a key leads, who is offered a call, what the
+//! report counts.
+//!
+//! Run-loop contract (as the server's): after every input to the
+//! interpreter its actions are drained and carried out; after every event
+//! the ACD's outputs are drained until none is left; the next event is the
+//! earliest of the next arrival, the ACD's deadline and the heap's top.
+//! Prompts take the length of their WAV files; callers press keys a think
+//! time after a prompt ends.
+//!
+//! Invariants: every generated call ends as exactly one record; a database
+//! that already holds calls is refused; the same seed gives the same calls,
+//! journeys and records.
+
+mod call;
+mod engine;
+pub mod line;
+pub mod staffing;
+mod writer;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ivr_store::report::{GroupBy, ReportQuery, ReportTable, Tally};
+use jiff::Timestamp;
+use serde::Serialize;
+
+pub use engine::EngineStats;
+pub use line::{Line, PromptDurations};
+pub use staffing::{PlanSlot, Prediction, StaffingPlan};
+pub use writer::Stored;
+
+use crate::traffic::{DurationDist, Journey, JourneyMix, ProfileError, TrafficProfile};
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot list the prompts: {0}")]
+    Prompts(#[source] ivr_dialplan::prompts_catalog::PromptCatalogError),
+    #[error("dialplans/012.toml does not compile: {}", first_error(diagnostics))]
+    Dialplan { diagnostics: Vec<ivr_dialplan::diagnostics::Diagnostic> },
+    #[error("the calendar has no schedule {name:?}")]
+    MissingSchedule { name: &'static str },
+    #[error("the queues file has no queue {name:?}")]
+    MissingQueue { name: &'static str },
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the prompt {}: {source}", path.display())]
+    Wav { path: PathBuf, source: hound::Error },
+    #[error("the queue configuration is invalid: {0}")]
+    Acd(#[source] ivr_acd::ConfigError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("call-record store: {0}")]
+    Store(#[from] ivr_store::StoreError),
+    #[error("report: {0}")]
+    Report(#[from] ivr_store::report::ReportError),
+    #[error("the database already holds {calls} calls: give a new file")]
+    DatabaseNotEmpty { calls: i64 },
+    #[error("cannot start the storage thread: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("the storage thread stopped early")]
+    WriterGone,
+}
+
+fn first_error(diagnostics: &[ivr_dialplan::diagnostics::Diagnostic]) -> String {
+    diagnostics.first().map_or_else(String::new, |d| format!("{}:{}: {}", d.file, d.position.line, d.message))
+}
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The repository root (with `dialplans/` and `prompts/`).
+    pub root: PathBuf,
+    pub profile: TrafficProfile,
+    pub mix: JourneyMix,
+    pub seed: u64,
+    /// `sqlite://path`: must be new or empty.
+    pub db_url: String,
+    /// Records per insert transaction.
+    pub batch: usize,
+    pub target_sl: f64,
+    pub target_secs: f64,
+    /// From the offer to the agent's answer.
+    pub ring: DurationDist,
+    /// Keep every call's journey in the result (for tests).
+    pub keep_journeys: bool,
+}
+
+impl SimConfig {
+    /// `profile` into `db_url`, the line's journey mix, 80/20.
+    pub fn new(root: PathBuf, profile: TrafficProfile, seed: u64, db_url: String) -> SimConfig {
+        SimConfig {
+            root,
+            profile,
+            mix: JourneyMix::default(),
+            seed,
+            db_url,
+            batch: 5_000,
+            target_sl: 0.8,
+            target_secs: 20.0,
+            ring: DurationDist::Uniform { min_secs: 2.0, max_secs: 5.0 },
+            keep_journeys: false,
+        }
+    }
+}
+
+/// The line's year (2026, Catalan holidays from the line's calendar) with
+/// `calls` calls, or `days` of it from `from` with `calls` calls in them.
+pub fn line_profile(root: &std::path::Path, calls: u64, window: Option<(jiff::civil::Date, u32)>) -> Result<TrafficProfile, SimError> {
+    let holidays = Line::load_calendar_holidays(root)?;
+    let year = TrafficProfile::line_year(2026, calls, holidays)?;
+    Ok(match window {
+        None => year,
+        Some((from, days)) => TrafficProfile { total_calls: calls, ..year.window("window", from, days)? },
+    })
+}
+
+/// Wall-clock time of each phase.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    pub load_secs: f64,
+    pub simulate_secs: f64,
+    /// The simulation waiting on the storage thread.
+    pub blocked_on_store_secs: f64,
+    pub insert_secs: f64,
+    pub report_secs: f64,
+    pub total_secs: f64,
+}
+
+/// The result of a simulated run.
+#[derive(Debug, Clone)]
+pub struct SimReport {
+    pub profile: String,
+    pub seed: u64,
+    pub engine: EngineStats,
+    pub stored_records: u64,
+    pub batches: u64,
+    pub plan: StaffingPlan,
+    pub prediction: Prediction,
+    /// The store's report over the profile, by day.
+    pub report: ReportTable,
+    pub timings: Timings,
+    /// By call number (`sim-<number>`), when asked for.
+    pub journeys: Option<Vec<Journey>>,
+}
+
+impl SimReport {
+    pub fn measured(&self) -> &Tally {
+        &self.report.total
+    }
+
+    /// The figures as JSON (without the per-slot plan and the journeys).
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = self.measured();
+        serde_json::json!({
+            "profile": self.profile,
+            "seed": self.seed,
+            "engine": self.engine,
+            "stored_records": self.stored_records,
+            "batches": self.batches,
+            "staffing": { "peak_agents": self.plan.peak_agents(), "aht_secs": self.plan.aht_secs,
+                          "agent_hours": self.prediction.agent_hours },
+            "predicted": self.prediction,
+            "measured": {
+                "offered": t.offered, "queued": t.queued, "answered": t.answered, "abandoned": t.abandoned,
+                "service_level": t.service_level(), "asa_secs": t.asa_s(), "abandon_rate": t.abandon_rate(),
+                "aht_secs": t.aht_s(), "satisfaction": t.satisfaction(), "surveys": t.surveys(),
+            },
+            "timings": self.timings,
+        })
+    }
+}
+
+/// Simulates `config` and reports.
+pub fn run(config: &SimConfig) -> Result<SimReport, SimError> {
+    let began = Instant::now();
+    let line = Line::load(&config.root)?;
+    let slots = config.profile.slots()?;
+    let wrap_up_secs = line
+        .acd_config(0)?
+        .queues
+        .iter()
+        .find(|q| q.name == line::QUEUE)
+        .map_or(0.0, |q| q.wrap_up.as_secs_f64());
+    let plan = StaffingPlan::new(&line, &slots, &config.mix, wrap_up_secs, &config.ring, config.target_sl, config.target_secs);
+    let prediction = plan.predict(&config.mix.patience);
+    let first = slots.first().map_or(Timestamp::UNIX_EPOCH, |s| s.start);
+    let last = slots.last().map_or(first, |s| s.start);
+    let to = last.checked_add(jiff::SignedDuration::from_mins(30)).unwrap_or(last);
+    let query = ReportQuery::new(first, to, GroupBy::Day);
+    let mut sink = writer::RecordSink::start(&config.db_url, query)?;
+    let load = began.elapsed();
+
+    let simulating = Instant::now();
+    let arrivals = config.profile.arrivals(config.seed)?;
+    let engine = engine::Engine::new(
+        &line,
+        &config.mix,
+        &plan,
+        config.ring,
+        config.seed,
+        first.as_millisecond(),
+        usize::try_from(config.profile.total_calls).unwrap_or(0),
+        config.batch,
+        config.keep_journeys,
+        &mut sink,
+    )?;
+    let (engine, journeys) = engine.run(arrivals)?;
+    let simulate = simulating.elapsed();
+    let stored = sink.finish()?;
+    Ok(SimReport {
+        profile: config.profile.name.clone(),
+        seed: config.seed,
+        engine,
+        stored_records: stored.records,
+        batches: stored.batches,
+        plan,
+        prediction,
+        report: stored.report,
+        timings: Timings {
+            load_secs: load.as_secs_f64(),
+            simulate_secs: simulate.as_secs_f64(),
+            blocked_on_store_secs: sink.blocked.as_secs_f64(),
+            insert_secs: stored.insert_time.as_secs_f64(),
+            report_secs: stored.report_time.as_secs_f64(),
+            total_secs: began.elapsed().as_secs_f64(),
+        },
+        journeys,
+    })
+}
+
+/// The text summary `loadtest year` prints.
+pub fn summary(report: &SimReport) -> String {
+    let t = report.measured();
+    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", v * 100.0));
+    let secs = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} s"));
+    let p = &report.prediction;
+    let mut out = format!(
+        "profile {}: {} calls simulated, {} records stored in {} batches, {} concurrent at most\n",
+        report.profile, report.engine.calls, report.stored_records, report.batches, report.engine.max_concurrent
+    );
+    for (name, count) in report.engine.dispositions.iter().filter(|(_, c)| *c > 0) {
+        out.push_str(&format!("  {name:<20} {count}\n"));
+    }
+    out.push_str(&format!(
+        "staffing: peak {} agents, {:.0} agent-hours, AHT {:.0} s (talk + wrap-up + ring)\n",
+        report.plan.peak_agents(),
+        p.agent_hours,
+        report.plan.aht_secs
+    ));
+    out.push_str(&format!(
+        "                 measured (records)   Erlang C\n  service level  {:>18}   {:.1} %\n  ASA            {:>18}   {:.1} s\n  abandon rate   {:>18}   {:.1} %\n  queued         {:>18}   {:.0}\n",
+        pct(t.service_level()),
+        p.service_level * 100.0,
+        secs(t.asa_s()),
+        p.asa_secs,
+        pct(t.abandon_rate()),
+        p.abandon_rate * 100.0,
+        t.queued,
+        p.queued_calls
+    ));
+    out.push_str(&format!(
+        "  satisfaction   {:>18}   ({} scores)\n",
+        t.satisfaction().map_or("-".to_owned(), |s| format!("{s:.2}")),
+        t.surveys()
+    ));
+    out
+}
+
+/// Elapsed time formatted for the speed report.
+pub fn speed_report(report: &SimReport) -> String {
+    let t = &report.timings;
+    let rate = |secs: f64| if secs > 0.0 { report.engine.calls as f64 / secs } else { 0.0 };
+    format!(
+        "speed: load {:.2} s, simulate {:.2} s ({:.0} calls/s, {} events, {} stale), blocked on store {:.2} s, insert {:.2} s, report {:.2} s, total {:.2} s ({:.0} calls/s)",
+        t.load_secs,
+        t.simulate_secs,
+        rate(t.simulate_secs),
+        report.engine.events,
+        report.engine.stale_events,
+        t.blocked_on_store_secs,
+        t.insert_secs,
+        t.report_secs,
+        t.total_secs,
+        rate(t.total_secs)
+    )
+}
