@@ -19,7 +19,7 @@ use ivr_media::sdp::{self, LocalMedia, SdpSessionVersion, SessionDescription};
 use ivr_media::session::SessionConfig;
 use ivr_media::Codec;
 use ivr_sip::{LegId, OutgoingInvite, Transport};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::queueing::{HOLD_MUSIC, QueueState};
 use super::{EndReason, Engine};
@@ -122,6 +122,18 @@ impl Engine {
     /// The outgoing leg answered with its SDP.
     pub(super) fn out_answered(&mut self, now: Instant, leg: LegId, answer: Option<Vec<u8>>) {
         let Some(out) = self.out_legs.get_mut(&leg) else { return };
+        if out.state == OutState::Ending {
+            // A 2xx that crossed our CANCEL (the caller left, or the ACD
+            // withdrew the offer and may already ring someone else): the UA
+            // ACKs it and sends BYE itself. Bridging it would connect a
+            // caller to a phone that is being hung up, or to two operators.
+            debug!(?leg, "answer after CANCEL: the UA hangs it up");
+            return;
+        }
+        if let Purpose::Agent { acd_call, agent } = out.purpose {
+            self.offers.remove(&(acd_call, agent));
+        }
+        let Some(out) = self.out_legs.get_mut(&leg) else { return };
         let negotiated = answer
             .ok_or_else(|| "the 200 carried no answer".to_owned())
             .and_then(|b| SessionDescription::parse_bytes(&b).map_err(|e| e.to_string()))
@@ -198,6 +210,9 @@ impl Engine {
         }
         match purpose {
             Purpose::Agent { acd_call, agent } => {
+                if self.offers.get(&(acd_call, agent)) == Some(&leg) {
+                    self.offers.remove(&(acd_call, agent));
+                }
                 let reason = match status {
                     486 | 600 => OfferFailure::Busy,
                     603 => OfferFailure::Declined,
@@ -264,6 +279,7 @@ impl Engine {
         if out.sockets.is_some() {
             self.ports.release(out.rtp_port);
         } else {
+            self.by_media.remove(&out.media_id);
             self.media.send(MediaCommand::Stop { id: out.media_id });
             self.closing_media.insert(out.media_id, (out.rtp_port, None));
         }

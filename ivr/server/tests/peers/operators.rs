@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ivr_store::{Disposition, FinishedCall, Store};
+use ivr_store::{CallEventKind, Disposition, FinishedCall, Store};
 use loadtest::generate::{Law, PcapSpec};
 
 use crate::baresip::{self, Baresip};
@@ -186,8 +186,13 @@ impl SippPhone {
     fn register_and_run(server: &Server, scenario: &str, configure: impl FnOnce(&mut Sipp)) -> Self {
         let register = Sipp::new(server.sip, "operators_register.xml");
         register.run_ok(Duration::from_secs(15));
+        Self::run_on(server, register.port, scenario, configure)
+    }
+
+    /// The same phone, registered earlier from `port`, runs another scenario.
+    fn run_on(server: &Server, port: u16, scenario: &str, configure: impl FnOnce(&mut Sipp)) -> Self {
         let mut sipp = Sipp::new(server.sip, scenario);
-        sipp.port = register.port;
+        sipp.port = port;
         configure(&mut sipp);
         let running = sipp.spawn();
         Self { sipp, running }
@@ -202,6 +207,11 @@ impl SippPhone {
     fn finish(mut self, timeout: Duration) {
         self.running.wait_ok(timeout);
     }
+}
+
+/// `operators_phone_answer.xml` set up to answer PCMA and play a 2 s tone.
+fn answer_with_tone(sipp: &mut Sipp) {
+    sipp.generated_pcap("audio.pcap", &pcma_tone(2, AGENT_HZ)).key("offer", "8 101").call_ms(2_000);
 }
 
 /// A `secs` PCMA tone at `hz` for the SIPp phone to play, 20 ms packets.
@@ -298,15 +308,11 @@ fn a_busy_phone_sends_the_caller_back_to_the_head_of_the_queue_and_the_operator_
     // The same phone (the binding stays) now answers: the ACD offers the
     // same caller again once the agent's rest after a refusal is over
     // (queues.toml: no_answer_delay_secs = 5).
-    let mut answer = Sipp::new(server.sip, "operators_phone_answer.xml");
-    answer.port = port;
-    answer.generated_pcap("audio.pcap", &pcma_tone(2, AGENT_HZ)).key("offer", "8 101").call_ms(2_000);
-    let mut running = answer.spawn();
-    let answered_path = answer.dir.join("answered");
-    support::wait_for("the second offer to be answered", Duration::from_secs(20), || answered_path.exists().then_some(()));
+    let answer = SippPhone::run_on(&server, port, "operators_phone_answer.xml", answer_with_tone);
+    answer.wait_step("answered", Duration::from_secs(20));
     let second_offer = refused.elapsed();
     assert!(second_offer >= Duration::from_millis(4_500), "offered again {second_offer:?} after a 486: the agent must rest 5 s");
-    running.wait_ok(Duration::from_secs(15));
+    answer.finish(Duration::from_secs(15));
     hang_up(&mut caller);
 
     let call = stored_call(&server, &call_id);
@@ -367,5 +373,45 @@ fn an_operator_puts_a_pcmu_caller_on_hold_with_music_and_resumes_from_a_pcma_pho
     assert_eq!(call.details.disposition, Some(Disposition::Answered));
     assert_eq!(call.details.agent.as_deref(), Some(AGENT));
     assert_eq!(call.record.codec.as_deref(), Some("PCMU"));
+    server.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn an_answer_that_crosses_the_offer_timeouts_cancel_is_hung_up_and_the_caller_keeps_waiting() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let survey_intro = support::reference(&refs, "survey-intro");
+    // Rings until the ACD's offer timeout (queues.toml: 20 s) cancels it,
+    // then picks up all the same.
+    let late = SippPhone::register_and_run(&server, "operators_phone_answers_after_cancel.xml", |_| {});
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 120_000));
+    late.wait_step("invited-1", ring_within());
+    late.wait_step("cancelled", Duration::from_secs(25));
+    // The server ACKs the late answer and hangs it up (the scenario fails otherwise).
+    let port = late.sipp.port;
+    late.finish(Duration::from_secs(10));
+    // The caller kept their place: once the agent's rest after the missed
+    // offer is over, the phone rings again and this time it is answered.
+    let answer = SippPhone::run_on(&server, port, "operators_phone_answer.xml", answer_with_tone);
+    answer.wait_step("answered", Duration::from_secs(20));
+    answer.finish(Duration::from_secs(15));
+    sleep_secs(3.0);
+    hang_up(&mut caller);
+    caller.quit();
+
+    let heard = caller.heard();
+    let tone = tone_secs(&heard, AGENT_HZ);
+    assert!(tone > 1.0, "the caller heard the second answer's tone for only {tone:.2} s");
+    let call = stored_call(&server, &call_id);
+    let d = &call.details;
+    assert_eq!(d.disposition, Some(Disposition::Answered), "{d:?}");
+    assert!(d.wait_ms.is_some_and(|w| w >= 20_000), "answered after the offer timeout and the rest: {:?}", d.wait_ms);
+    assert!(d.talk_ms.is_some_and(|t| t < 5_000), "talked only with the second answer: {:?}", d.talk_ms);
+    // The late answer was never taken for a conversation: the caller went to
+    // the survey once, after the real one.
+    let answered_at = d.answered_by_agent_at_ms.expect("answered");
+    let surveys: Vec<i64> = call.events.iter().filter(|e| e.kind == CallEventKind::Prompt && e.detail.contains("survey-intro")).map(|e| e.at_ms).collect();
+    assert_eq!(surveys.len(), 1, "the survey started {} times: {:?}", surveys.len(), call.events);
+    assert!(surveys[0] > answered_at, "the survey began before the operator answered");
+    support::assert_contains(&heard, &survey_intro[..16_000], "survey-intro", 0.8);
     server.stop(Duration::from_secs(5));
 }
