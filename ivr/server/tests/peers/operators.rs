@@ -236,7 +236,12 @@ fn a_caller_reaches_a_registered_operator_talks_both_ways_then_answers_the_surve
     let rung = Instant::now();
     phone.wait_event("CALL_ESTABLISHED", ring_within());
     let waited = rung.elapsed();
-    sleep_secs(3.0);
+    sleep_secs(1.5);
+    // A key the caller presses while talking reaches the operator's phone.
+    press(&mut caller, &server, "5");
+    let dtmf = phone.wait_event("CALL_DTMF_START", Duration::from_secs(3));
+    assert_eq!(dtmf.get("param").and_then(serde_json::Value::as_str), Some("5"), "{dtmf}");
+    sleep_secs(1.5);
     phone.command("hangup", "");
     phone.wait_event("CALL_CLOSED", Duration::from_secs(5));
 
@@ -413,5 +418,28 @@ fn an_answer_that_crosses_the_offer_timeouts_cancel_is_hung_up_and_the_caller_ke
     assert_eq!(surveys.len(), 1, "the survey started {} times: {:?}", surveys.len(), call.events);
     assert!(surveys[0] > answered_at, "the survey began before the operator answered");
     support::assert_contains(&heard, &survey_intro[..16_000], "survey-intro", 0.8);
+    server.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn a_caller_who_hangs_up_during_the_conversation_hangs_up_the_operators_phone() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let phone = SippPhone::register_and_run(&server, "operators_phone_answer_until_bye.xml", |sipp| {
+        sipp.generated_pcap("audio.pcap", &pcma_tone(10, AGENT_HZ)).key("offer", "8 101");
+    });
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 60_000));
+    phone.wait_step("answered", ring_within());
+    sleep_secs(2.0);
+    hang_up(&mut caller);
+    // The scenario fails unless the server sends BYE to the phone.
+    phone.wait_step("hung-up", Duration::from_secs(5));
+    phone.finish(Duration::from_secs(5));
+
+    let call = stored_call(&server, &call_id);
+    let d = &call.details;
+    assert_eq!(d.disposition, Some(Disposition::Answered), "{d:?}");
+    assert_eq!(d.agent.as_deref(), Some(AGENT));
+    assert!(d.talk_ms.is_some_and(|t| (1_500..=4_000).contains(&t)), "talk {:?} ms for a 2 s conversation", d.talk_ms);
+    assert!(call.survey_answers.is_empty(), "the caller left before any survey");
     server.stop(Duration::from_secs(5));
 }
