@@ -221,33 +221,20 @@ pub async fn report(store: &Store, query: &ReportQuery) -> Result<ReportTable, R
     if let Some(period) = query.by.period() {
         let intervals =
             intervals::intervals(period, query.from, query.to, &query.time_zone, MAX_ROWS)?;
+        let bounds: Vec<(i64, i64)> = intervals.iter().map(|i| (i.start_ms, i.end_ms)).collect();
         let staffed = if staffing {
-            let ready = query::ready_intervals(conn, from_ms, to_ms)
-                .await
-                .map_err(query_error)?;
-            let buckets: Vec<(i64, i64)> =
-                intervals.iter().map(|i| (i.start_ms, i.end_ms)).collect();
-            Some(staffing::spread(
-                &buckets,
-                ready.into_iter().map(|(_, from, to)| (from, to)),
-            ))
+            let ready = query::ready_intervals(conn, from_ms, to_ms).await.map_err(query_error)?;
+            Some(staffing::spread(&bounds, ready.into_iter().map(|(_, from, to)| (from, to))))
         } else {
             None
         };
-        for (n, interval) in intervals.into_iter().enumerate() {
-            let (start, end) = (interval.start_ms, interval.end_ms);
-            let mut tally = query::calls_in(conn, start, end)
-                .await
-                .map_err(query_error)?;
-            tally.scores = query::scores_in(conn, start, end, question)
-                .await
-                .map_err(query_error)?;
+        let calls = query::calls_per_interval(conn, store.backend, &bounds).await.map_err(query_error)?;
+        let scores =
+            query::scores_per_interval(conn, store.backend, &bounds, question).await.map_err(query_error)?;
+        for (n, ((interval, mut tally), scores)) in intervals.into_iter().zip(calls).zip(scores).enumerate() {
+            tally.scores = scores;
             tally.staffed_ms = staffed.as_ref().and_then(|s| s.get(n).copied());
-            rows.push(ReportRow {
-                group: interval.label(period),
-                interval: Some(interval),
-                tally,
-            });
+            rows.push(ReportRow { group: interval.label(period), interval: Some(interval), tally });
         }
     } else if let Some(column) = query.by.column() {
         let mut calls = query::calls_by(conn, column, from_ms, to_ms)

@@ -3,19 +3,22 @@
 //! grouped by a record column. Only standard SQL that SQLite and PostgreSQL
 //! evaluate alike: aggregate FILTER clauses, COALESCE, CAST(.. AS BIGINT).
 //!
-//! Why one query per interval rather than `GROUP BY` a computed interval:
-//! the range condition alone uses the `calls_report` covering index in time
-//! order and SQLite needs no sort, which is most of the cost of a year's
-//! report; and the interval bounds come from `intervals.rs`, so no time-zone
-//! logic lives in SQL.
+//! On SQLite, one query per interval rather than `GROUP BY` a computed
+//! interval: the range condition alone uses the `calls_report` covering
+//! index in time order and SQLite needs no sort, which is most of the cost
+//! of a year's report. PostgreSQL hashes: one `GROUP BY width_bucket(..)`
+//! query, as a query per interval costs a round trip each. Either way the
+//! interval bounds come from `intervals.rs`, so no time-zone logic lives in
+//! SQL.
 
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{SERVICE_LEVEL_MS, SHORT_ABANDON_MS};
 use super::Tally;
+use super::{SERVICE_LEVEL_MS, SHORT_ABANDON_MS};
+use crate::Backend;
 
 /// A column the report can group by (never user text: the SQL is built
 /// from these names only).
@@ -71,6 +74,87 @@ fn call_aggregates() -> String {
     .join(", ")
 }
 
+/// PostgreSQL: `width_bucket` over the intervals' starts (computed in Rust,
+/// written as integer literals) numbers each row's interval from 1, so one
+/// hash aggregate serves the whole report. SQLite has no such function and
+/// sorts for a `GROUP BY`, so it gets one query per interval instead.
+fn interval_number(column: &str, starts: &[i64]) -> String {
+    let literals: Vec<String> = starts.iter().map(i64::to_string).collect();
+    format!("CAST(width_bucket({column}, ARRAY[{}]::BIGINT[]) AS BIGINT)", literals.join(","))
+}
+
+/// The calls that started in each of `intervals` (contiguous, in order).
+pub(crate) async fn calls_per_interval(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    intervals: &[(i64, i64)],
+) -> Result<Vec<Tally>, sqlx::Error> {
+    let (Some(&(from, _)), Some(&(_, to))) = (intervals.first(), intervals.last()) else { return Ok(Vec::new()) };
+    let mut out = vec![Tally::default(); intervals.len()];
+    match backend {
+        Backend::Sqlite => {
+            let sql = format!("SELECT {} FROM calls WHERE started_at_ms >= $1 AND started_at_ms < $2", call_aggregates());
+            for (slot, &(start, end)) in out.iter_mut().zip(intervals) {
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(start).bind(end).fetch_one(&mut *conn).await?;
+                *slot = tally_from_row(&row, 0)?;
+            }
+        }
+        Backend::Postgres => {
+            let starts: Vec<i64> = intervals.iter().map(|i| i.0).collect();
+            let sql = format!(
+                "SELECT {} AS n, {} FROM calls WHERE started_at_ms >= $1 AND started_at_ms < $2 GROUP BY n",
+                interval_number("started_at_ms", &starts),
+                call_aggregates()
+            );
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&mut *conn).await? {
+                let n: i64 = row.try_get(0)?;
+                if let Some(slot) = usize::try_from(n - 1).ok().and_then(|n| out.get_mut(n)) {
+                    *slot = tally_from_row(&row, 1)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Score counts of the answers given in each of `intervals`.
+pub(crate) async fn scores_per_interval(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    intervals: &[(i64, i64)],
+    question: Option<&str>,
+) -> Result<Vec<[i64; 11]>, sqlx::Error> {
+    let (Some(&(from, _)), Some(&(_, to))) = (intervals.first(), intervals.last()) else { return Ok(Vec::new()) };
+    let mut out = vec![[0; 11]; intervals.len()];
+    match backend {
+        Backend::Sqlite => {
+            for (slot, &(start, end)) in out.iter_mut().zip(intervals) {
+                *slot = scores_in(conn, start, end, question).await?;
+            }
+        }
+        Backend::Postgres => {
+            let starts: Vec<i64> = intervals.iter().map(|i| i.0).collect();
+            let sql = format!(
+                "SELECT {} AS n, value, COUNT(*) FROM survey_answers WHERE answered_at_ms >= $1 \
+                 AND answered_at_ms < $2 AND value IS NOT NULL{} GROUP BY n, value",
+                interval_number("answered_at_ms", &starts),
+                score_filter(question)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
+            if let Some(question) = question {
+                query = query.bind(question.to_owned());
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let n: i64 = row.try_get(0)?;
+                if let Some(slot) = usize::try_from(n - 1).ok().and_then(|n| out.get_mut(n)) {
+                    add_score(slot, row.try_get(1)?, row.try_get(2)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Reads the call aggregates starting at column `first`.
 fn tally_from_row(row: &AnyRow, first: usize) -> Result<Tally, sqlx::Error> {
     let at = |n: usize| row.try_get::<i64, _>(first + n);
@@ -94,16 +178,6 @@ fn tally_from_row(row: &AnyRow, first: usize) -> Result<Tally, sqlx::Error> {
         staffed_ms: None,
         scores: [0; 11],
     })
-}
-
-/// The calls that started in `[start_ms, end_ms)`.
-pub(crate) async fn calls_in(conn: &mut AnyConnection, start_ms: i64, end_ms: i64) -> Result<Tally, sqlx::Error> {
-    let sql = format!(
-        "SELECT {} FROM calls WHERE started_at_ms >= $1 AND started_at_ms < $2",
-        call_aggregates()
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start_ms).bind(end_ms).fetch_one(&mut *conn).await?;
-    tally_from_row(&row, 0)
 }
 
 /// The calls that started in `[start_ms, end_ms)`, by `column` (`None`:
@@ -139,7 +213,7 @@ fn add_score(scores: &mut [i64; 11], value: i64, count: i64) {
 }
 
 /// Score counts of the answers given in `[start_ms, end_ms)`.
-pub(crate) async fn scores_in(
+async fn scores_in(
     conn: &mut AnyConnection,
     start_ms: i64,
     end_ms: i64,
