@@ -37,5 +37,8 @@ mod baresip_calls;
 #[path = "peers/operators.rs"]
 mod operators;
 
+#[path = "peers/flow_012.rs"]
+mod flow_012;
+
 #[path = "peers/crash.rs"]
 mod crash;

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ivr_dialplan::interpreter::{Action, CallContext, Input, Interpreter, Trace};
+use ivr_dialplan::interpreter::{Action, CallContext, Input, Interpreter, QueueOutcome, Trace};
 use ivr_media::recorder::{RecordConfig, Recording};
 use ivr_sip::LegId;
 use tracing::{debug, error, info, warn};
@@ -43,7 +43,12 @@ impl Engine {
     /// Gives the call's interpreter one input, then carries out its actions.
     pub(super) fn dialogue_input(&mut self, now: Instant, leg: LegId, input: Input) {
         let wallclock = self.clock.timestamp(now);
-        let Some(dialogue) = self.calls.get_mut(&leg).and_then(|c| c.dialogue.as_mut()) else { return };
+        let Some(call) = self.calls.get_mut(&leg) else { return };
+        // The ACD closes a queue only to arriving callers.
+        if matches!(input, Input::QueueOutcome(QueueOutcome::Closed)) {
+            call.queue_refused(now);
+        }
+        let Some(dialogue) = call.dialogue.as_mut() else { return };
         dialogue.interpreter.handle_input(now, wallclock, input);
         self.drive_dialogue(now, leg);
     }

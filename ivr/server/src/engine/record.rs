@@ -24,12 +24,31 @@ pub struct QueueVisit {
     pub entered: Instant,
     pub left: Instant,
     pub last_state: QueueState,
+    /// `false` when the queue was closed to the caller on arrival: no
+    /// queue visit for the metrics, only the queue a callback was left for.
+    pub joined: bool,
 }
 
 impl Call {
     /// The caller left the queue (answered, timed out, abandoned...).
     pub(super) fn record_queue(&mut self, q: QueuedCall, now: Instant) {
-        self.queue_history.push(QueueVisit { queue: q.queue, entered: q.entered, left: now, last_state: q.state });
+        self.queue_history.push(QueueVisit { queue: q.queue, entered: q.entered, left: now, last_state: q.state, joined: true });
+    }
+
+    /// The queue was closed to the caller on arrival (closed, or nobody
+    /// logged in; out of hours a callback request meets the same): they
+    /// never joined it, so the visit just recorded does not make the call
+    /// queued (docs/metrics.md: `queued` means the call joined a queue).
+    /// The refusal stays on the timeline as the queue's event.
+    pub(super) fn queue_refused(&mut self, now: Instant) {
+        if let Some(visit) = self.queue_history.last_mut().filter(|v| v.entered == now && v.left == now) {
+            visit.joined = false;
+        }
+    }
+
+    /// The last queue the call joined.
+    fn last_joined(&self) -> Option<&QueueVisit> {
+        self.queue_history.iter().rev().find(|v| v.joined)
     }
 
     fn disposition(&self, reason: EndReason) -> Disposition {
@@ -50,11 +69,11 @@ impl Call {
             EndReason::Shutdown => return Disposition::Interrupted,
             _ => {}
         }
-        let queued = self.queue.is_some() || !self.queue_history.is_empty();
+        let queued = self.queue.is_some() || self.last_joined().is_some();
         let caller_left = matches!(reason, EndReason::CallerHungUp | EndReason::Cancelled);
         if queued && caller_left && self.queue_history.iter().all(|v| v.last_state != QueueState::Connected) {
             // Left while waiting (or while their turn was ringing).
-            if self.queue.is_some() || self.queue_history.last().is_some_and(|v| v.last_state == QueueState::Waiting) {
+            if self.queue.is_some() || self.last_joined().is_some_and(|v| v.last_state == QueueState::Waiting) {
                 return Disposition::AbandonedInQueue;
             }
         }
@@ -82,7 +101,7 @@ impl Call {
         let mut record = self.record.clone();
         record.ended_at_ms = ms(now);
         record.end_reason = reason.label().to_owned();
-        let visit = self.queue_history.last();
+        let visit = self.last_joined();
         let queued_at = visit.map(|v| v.entered).or(self.queue.as_ref().map(|q| q.entered));
         let wait_end = self.agent_answered_at.or(visit.map(|v| v.left)).unwrap_or(now);
         let talk_end = self.agent_ended_at.unwrap_or(now);
@@ -128,8 +147,10 @@ impl Call {
                 language: record.language.clone(),
             })
             .collect();
+        // A callback left out of hours names the queue that refused the call.
+        let callback_queue = details.queue.clone().or_else(|| self.queue_history.last().map(|v| v.queue.clone()));
         let callback = self.callback_number.as_ref().map(|number| CallbackRequest {
-            queue: details.queue.clone().unwrap_or_default(),
+            queue: callback_queue.unwrap_or_default(),
             number_clear: Some(number.clone()),
             requested_at_ms: ms(now),
             purge_after_ms: ms(now) + callback_retention_ms,
