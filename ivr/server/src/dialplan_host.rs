@@ -8,6 +8,13 @@
 //! tokio's blocking pool, never on the engine's task. Calls keep the
 //! `Arc<Program>` and the prompts of the version they started on.
 //!
+//! Files are polled every [`WATCH_INTERVAL`] (modification time and size,
+//! and the prompt folders' listings); a change is compiled once it has
+//! stayed put for a moment, so a file being written is not read half-way.
+//! A refused version is logged once, one line per diagnostic exactly as
+//! `ivr check` prints it, and is not tried again until a file changes again
+//! or another SIGHUP comes.
+//!
 //! It must never swap in a version that `ivr check` would reject.
 
 use std::path::{Path, PathBuf};
@@ -18,7 +25,7 @@ use ivr_dialplan::compile::{self, CompileOutput};
 use ivr_dialplan::diagnostics::Diagnostic;
 use ivr_dialplan::program::Program;
 use ivr_dialplan::prompts_catalog::PromptCatalog;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
@@ -47,8 +54,11 @@ pub struct LoadedDialplan {
     pub program: Arc<Program>,
     pub prompts: Arc<PromptLibrary>,
     pub warnings: Vec<Diagnostic>,
-    /// Files whose change triggers a reload.
-    watched: Vec<PathBuf>,
+    /// The dialplan, calendar and queues files it was compiled from.
+    sources: Vec<PathBuf>,
+    /// What the files were when this version was loaded: a change to any
+    /// of them, or to the prompt WAVs, triggers a reload.
+    files: WatchedFiles,
 }
 
 /// What the console shows about the dialplan in force.
@@ -65,16 +75,30 @@ pub struct DialplanStatus {
 
 /// Compiles `dialplan` against the prompts in `prompts_dir` and loads their audio.
 pub fn load(dialplan: &Path, prompts_dir: &Path) -> Result<LoadedDialplan, DialplanError> {
+    load_reusing(dialplan, prompts_dir, None)
+}
+
+/// [`load`], keeping `previous`'s prompt audio when no WAV changed since
+/// it was read: decoding and resampling every prompt is most of a reload's
+/// time, and an edit to the dialplan alone needs none of it.
+fn load_reusing(dialplan: &Path, prompts_dir: &Path, previous: Option<&LoadedDialplan>) -> Result<LoadedDialplan, DialplanError> {
+    // Taken before anything is read, so that a change made while this
+    // version loads is seen as a change afterwards.
+    let prompt_files = fingerprint(&wav_files(prompts_dir));
     let catalog = PromptCatalog::from_dir(prompts_dir)
         .map_err(|e| DialplanError::Catalog { path: prompts_dir.to_path_buf(), reason: e.to_string() })?;
     let CompileOutput { program, warnings, sources } = compile::compile_file(dialplan, &catalog)
         .map_err(|diagnostics| DialplanError::Invalid { path: dialplan.to_path_buf(), diagnostics })?;
-    let prompts = PromptLibrary::load(prompts_dir)?;
-    let mut watched = sources;
-    watched.extend(wav_files(prompts_dir));
-    Ok(LoadedDialplan { program: Arc::new(program), prompts: Arc::new(prompts), warnings, watched })
+    let source_files = fingerprint(&sources);
+    let prompts = match previous {
+        Some(p) if p.files.prompts == prompt_files => p.prompts.clone(),
+        _ => Arc::new(PromptLibrary::load(prompts_dir)?),
+    };
+    let files = WatchedFiles { sources: source_files, prompts: prompt_files };
+    Ok(LoadedDialplan { program: Arc::new(program), prompts, warnings, sources, files })
 }
 
+/// Every `.wav` directly in `dir` or in one of its folders (one per language).
 fn wav_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return out };
@@ -88,20 +112,17 @@ fn wav_files(dir: &Path) -> Vec<PathBuf> {
             out.push(path);
         }
     }
-    out.sort();
     out
 }
 
-/// A fingerprint of the watched files (and of the prompt folders' listings,
-/// so that an added WAV counts as a change).
-fn fingerprint(watched: &[PathBuf], prompts_dir: &Path) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
-    let mut files: Vec<PathBuf> = watched.to_vec();
-    for wav in wav_files(prompts_dir) {
-        if !files.contains(&wav) {
-            files.push(wav);
-        }
-    }
+/// Each file's modification time and size (`None`: it cannot be read), in
+/// path order.
+type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+fn fingerprint(files: &[PathBuf]) -> Fingerprint {
+    let mut files: Vec<PathBuf> = files.to_vec();
     files.sort();
+    files.dedup();
     files
         .into_iter()
         .map(|p| {
@@ -109,6 +130,20 @@ fn fingerprint(watched: &[PathBuf], prompts_dir: &Path) -> Vec<(PathBuf, Option<
             (p, meta)
         })
         .collect()
+}
+
+/// The watched files as they were, or are: a WAV added or removed changes
+/// the prompts' listing, so it counts as a change too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct WatchedFiles {
+    sources: Fingerprint,
+    prompts: Fingerprint,
+}
+
+impl WatchedFiles {
+    fn now(sources: &[PathBuf], prompts_dir: &Path) -> WatchedFiles {
+        WatchedFiles { sources: fingerprint(sources), prompts: fingerprint(&wav_files(prompts_dir)) }
+    }
 }
 
 /// Why a reload was attempted.
@@ -132,71 +167,217 @@ impl ReloadCause {
 /// Watches for SIGHUP, file changes and requests (from the console), and
 /// sends every version that compiles to the engine on `installs`. Runs
 /// until `stop` turns true.
-pub async fn watch_and_reload(
+///
+/// The SIGHUP handler is installed when this is called, not when the task
+/// first runs, so that a SIGHUP sent as soon as the server reports ready
+/// reloads instead of ending the process (SIGHUP's default action). Call it
+/// inside the runtime.
+pub fn watch_and_reload(
     dialplan: PathBuf,
     prompts_dir: PathBuf,
-    mut current: LoadedDialplan,
+    current: LoadedDialplan,
     status: Arc<RwLock<DialplanStatus>>,
     installs: mpsc::UnboundedSender<LoadedDialplan>,
-    mut requests: mpsc::UnboundedReceiver<()>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut hangups = match signal(SignalKind::hangup()) {
+    requests: mpsc::UnboundedReceiver<()>,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let hangups = match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
             warn!(error = %e, "cannot listen for SIGHUP: reload on file changes only");
             None
         }
     };
-    let mut seen = fingerprint(&current.watched, &prompts_dir);
-    let mut ticker = tokio::time::interval(WATCH_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let cause = tokio::select! {
-            _ = stop.changed() => return,
-            Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => ReloadCause::Signal,
-            Some(()) = requests.recv() => ReloadCause::Requested,
-            _ = ticker.tick() => {
-                let now_seen = {
-                    let (watched, dir) = (current.watched.clone(), prompts_dir.clone());
-                    tokio::task::spawn_blocking(move || fingerprint(&watched, &dir)).await.unwrap_or_default()
-                };
-                if now_seen == seen || now_seen.is_empty() {
-                    continue;
+    let reloader = Reloader { dialplan, prompts_dir, status, installs };
+    reloader.run(current, hangups, requests, stop)
+}
+
+/// How long a changed file must stay unchanged before it is compiled, so
+/// that a file being written is not read half-way (and refused for it).
+const SETTLE: Duration = Duration::from_millis(300);
+
+struct Reloader {
+    dialplan: PathBuf,
+    prompts_dir: PathBuf,
+    status: Arc<RwLock<DialplanStatus>>,
+    installs: mpsc::UnboundedSender<LoadedDialplan>,
+}
+
+impl Reloader {
+    async fn run(
+        self,
+        mut current: LoadedDialplan,
+        mut hangups: Option<Signal>,
+        mut requests: mpsc::UnboundedReceiver<()>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut seen = current.files.clone();
+        let mut ticker = tokio::time::interval(WATCH_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let cause = tokio::select! {
+                _ = stop.changed() => return,
+                Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => ReloadCause::Signal,
+                Some(()) = requests.recv() => ReloadCause::Requested,
+                _ = ticker.tick() => {
+                    let Some(now_seen) = self.files_now(&current).await else { continue };
+                    if now_seen == seen {
+                        continue;
+                    }
+                    tokio::time::sleep(SETTLE).await;
+                    if self.files_now(&current).await.as_ref() != Some(&now_seen) {
+                        // Still being written: look again at the next tick.
+                        continue;
+                    }
+                    ReloadCause::FilesChanged
                 }
-                seen = now_seen;
-                ReloadCause::FilesChanged
-            }
-        };
-        let (path, dir) = (dialplan.clone(), prompts_dir.clone());
-        let result = tokio::task::spawn_blocking(move || load(&path, &dir)).await;
-        let mut st = status.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match result {
-            Ok(Ok(loaded)) => {
-                let from = current.program.version.clone();
-                let to = loaded.program.version.clone();
-                for w in &loaded.warnings {
-                    warn!(cause = cause.label(), "{w}");
+            };
+            // What the files were before this attempt: a refused version is
+            // not tried again by the poller until a file changes again.
+            seen = self.files_now(&current).await.unwrap_or(seen);
+            let (path, dir, previous) = (self.dialplan.clone(), self.prompts_dir.clone(), current.clone());
+            let result = tokio::task::spawn_blocking(move || load_reusing(&path, &dir, Some(&previous))).await;
+            match result {
+                Ok(Ok(loaded)) => {
+                    seen = loaded.files.clone();
+                    self.installed(cause, &current, &loaded);
+                    current = loaded.clone();
+                    if self.installs.send(loaded).is_err() {
+                        return;
+                    }
                 }
-                info!(cause = cause.label(), %from, %to, "dialplan reloaded: new calls run the new version");
-                st.version = to;
-                st.loaded_at = Some(SystemTime::now());
-                st.last_refusal.clear();
-                st.reloads += 1;
-                metrics::counter!(crate::telemetry::DIALPLAN_RELOADS_TOTAL, "result" => "installed").increment(1);
-                seen = fingerprint(&loaded.watched, &prompts_dir);
-                current = loaded.clone();
-                if installs.send(loaded).is_err() {
-                    return;
-                }
+                Ok(Err(e)) => self.refused(cause, &current, &e),
+                Err(e) => error!(error = %e, "the dialplan reload task failed"),
             }
-            Ok(Err(e)) => {
-                error!(cause = cause.label(), version = %current.program.version, "dialplan reload refused; the running version stays:\n{e}");
-                st.last_refusal = e.to_string().lines().map(str::to_owned).collect();
-                st.refusals += 1;
-                metrics::counter!(crate::telemetry::DIALPLAN_RELOADS_TOTAL, "result" => "refused").increment(1);
-            }
-            Err(e) => error!(error = %e, "the dialplan reload task failed"),
         }
+    }
+
+    /// The watched files as they are now, read on the blocking pool;
+    /// `None` if that task failed.
+    async fn files_now(&self, loaded: &LoadedDialplan) -> Option<WatchedFiles> {
+        let (sources, dir) = (loaded.sources.clone(), self.prompts_dir.clone());
+        tokio::task::spawn_blocking(move || WatchedFiles::now(&sources, &dir)).await.ok()
+    }
+
+    fn installed(&self, cause: ReloadCause, current: &LoadedDialplan, loaded: &LoadedDialplan) {
+        let from = &current.program.version;
+        let to = &loaded.program.version;
+        for w in &loaded.warnings {
+            warn!(cause = cause.label(), "{w}");
+        }
+        info!(cause = cause.label(), %from, %to, "dialplan reloaded: new calls run the new version");
+        let mut st = self.status.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        st.version = to.clone();
+        st.loaded_at = Some(SystemTime::now());
+        st.last_refusal.clear();
+        st.reloads += 1;
+        metrics::counter!(crate::telemetry::DIALPLAN_RELOADS_TOTAL, "result" => "installed").increment(1);
+    }
+
+    /// Logs the refusal, then each diagnostic on its own line exactly as
+    /// `ivr check` prints it.
+    fn refused(&self, cause: ReloadCause, current: &LoadedDialplan, e: &DialplanError) {
+        let lines: Vec<String> = match e {
+            DialplanError::Invalid { diagnostics, .. } => diagnostics.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        };
+        error!(
+            cause = cause.label(),
+            version = %current.program.version,
+            problems = lines.len(),
+            "dialplan reload refused; the running version stays"
+        );
+        for line in &lines {
+            error!("{line}");
+        }
+        let mut st = self.status.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        st.last_refusal = lines;
+        st.refusals += 1;
+        metrics::counter!(crate::telemetry::DIALPLAN_RELOADS_TOTAL, "result" => "refused").increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder under the system temp dir, removed when dropped, holding a
+    /// dialplan `t.toml` (see [`dialplan`]) and `prompts/ca/welcome.wav`.
+    struct Folder {
+        path: PathBuf,
+        plan: PathBuf,
+        prompts: PathBuf,
+    }
+
+    impl Folder {
+        fn new(label: &str, next: &str) -> Folder {
+            let path = std::env::temp_dir().join(format!("ivr-dialplan-host-{}-{label}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(path.join("prompts/ca")).expect("create the prompts folder");
+            let (plan, prompts) = (path.join("t.toml"), path.join("prompts"));
+            write_wav(&prompts.join("ca/welcome.wav"), 800);
+            std::fs::write(&plan, dialplan("1", next)).expect("write the dialplan");
+            Folder { path, plan, prompts }
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+
+    fn write_wav(path: &Path, samples: usize) {
+        let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let mut writer = hound::WavWriter::create(path, spec).expect("create a WAV");
+        for i in 0..samples {
+            writer.write_sample(((i % 50) as i16 - 25) * 100).expect("write a sample");
+        }
+        writer.finalize().expect("finish the WAV");
+    }
+
+    fn dialplan(version: &str, next: &str) -> String {
+        format!(
+            "[dialplan]\nname = \"t\"\nversion = \"{version}\"\nlanguages = [\"ca\"]\nstart = \"hello\"\n\n\
+             [nodes.hello]\ntype = \"play\"\nprompts = [\"welcome\"]\nnext = \"{next}\"\n\n\
+             [nodes.bye]\ntype = \"hangup\"\n"
+        )
+    }
+
+    #[test]
+    fn a_reload_keeps_the_prompt_audio_unless_a_wav_changed() {
+        let folder = Folder::new("reuse", "bye");
+        let (plan, prompts) = (&folder.plan, &folder.prompts);
+        let first = load(plan, prompts).expect("version 1 loads");
+        assert_eq!(first.program.version, "1");
+
+        std::fs::write(plan, dialplan("2", "bye")).expect("write the dialplan");
+        let second = load_reusing(plan, prompts, Some(&first)).expect("version 2 loads");
+        assert_eq!(second.program.version, "2");
+        assert!(Arc::ptr_eq(&first.prompts, &second.prompts), "no WAV changed: the audio is not read again");
+        assert_eq!(second.files.prompts, first.files.prompts);
+        assert_ne!(second.files.sources, first.files.sources, "the dialplan's size changed");
+
+        write_wav(&prompts.join("ca/welcome.wav"), 1_600);
+        let third = load_reusing(plan, prompts, Some(&second)).expect("version 2 loads again");
+        assert!(!Arc::ptr_eq(&second.prompts, &third.prompts), "a changed WAV is read again");
+        assert_eq!(third.files, WatchedFiles::now(&third.sources, prompts), "nothing changed since");
+    }
+
+    #[test]
+    fn a_broken_version_is_refused_with_every_diagnostic() {
+        let folder = Folder::new("broken", "byee");
+        let (plan, prompts) = (&folder.plan, &folder.prompts);
+        let Err(DialplanError::Invalid { diagnostics, .. }) = load(plan, prompts) else {
+            panic!("a dialplan naming an unknown node must be refused");
+        };
+        let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("{}:10:8: error: unknown node `byee` (did you mean `bye`?)", plan.display()),
+                format!("{}:12:8: error: node `bye` is unreachable from the start node `hello`", plan.display()),
+            ]
+        );
     }
 }

@@ -42,3 +42,6 @@ mod flow_012;
 
 #[path = "peers/crash.rs"]
 mod crash;
+
+#[path = "peers/reload.rs"]
+mod reload;
