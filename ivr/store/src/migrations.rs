@@ -19,12 +19,14 @@ type Source = (i64, &'static str, &'static str);
 const SQLITE: &[Source] = &[
     (1, "calls", include_str!("../migrations/sqlite/0001_calls.sql")),
     (2, "full_record", include_str!("../migrations/sqlite/0002_full_record.sql")),
+    (3, "reports", include_str!("../migrations/sqlite/0003_reports.sql")),
     (4, "console", include_str!("../migrations/sqlite/0004_console.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
     (1, "calls", include_str!("../migrations/postgres/0001_calls.sql")),
     (2, "full_record", include_str!("../migrations/postgres/0002_full_record.sql")),
+    (3, "reports", include_str!("../migrations/postgres/0003_reports.sql")),
     (4, "console", include_str!("../migrations/postgres/0004_console.sql")),
 ];
 

@@ -12,8 +12,8 @@ use crate::{Backend, Store, StoreError};
 /// apply it with [`Store::apply_report_schema`].
 pub fn report_schema(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => include_str!("schema/sqlite.sql"),
-        Backend::Postgres => include_str!("schema/postgres.sql"),
+        Backend::Sqlite => include_str!("../../migrations/sqlite/0003_reports.sql"),
+        Backend::Postgres => include_str!("../../migrations/postgres/0003_reports.sql"),
     }
 }
 
