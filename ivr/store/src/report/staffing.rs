@@ -1,15 +1,14 @@
 //! Agents' staffed time (`agent_staffing`), the denominator of occupancy,
-//! and the schema the reports need beyond v2 (see `schema/*.sql`: the
-//! proposed migration 0003, not yet registered in `migrations.rs`).
+//! and the schema the reports need beyond v2 (migration 0003).
 
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
 use crate::{Backend, Store, StoreError};
 
-/// The proposed migration 0003 for `backend`, idempotent (`IF NOT EXISTS`).
-/// Until it is registered among the migrations, tests and the benchmark
-/// apply it with [`Store::apply_report_schema`].
+/// Migration 0003 for `backend`, idempotent (`IF NOT EXISTS`); stores
+/// migrated by `Store::migrate` have it, and [`Store::apply_report_schema`]
+/// applies it to a store that was not.
 pub fn report_schema(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => include_str!("../../migrations/sqlite/0003_reports.sql"),
