@@ -119,6 +119,8 @@ struct Call {
     /// The queue visits this call made, for the record.
     queue_history: Vec<record::QueueVisit>,
     callback_number: Option<String>,
+    /// The queue the callback request was left for.
+    callback_queue: Option<String>,
     /// The outgoing leg the caller's media is bridged to.
     bridged_to: Option<LegId>,
     agent: Option<String>,

@@ -87,6 +87,7 @@ impl Engine {
     pub(super) fn register_callback(&mut self, now: Instant, leg: LegId, queue: &str, number: String) {
         let Some(call) = self.calls.get_mut(&leg) else { return };
         call.callback_number = Some(number.clone());
+        call.callback_queue = Some(queue.to_owned());
         match call.queue.as_mut() {
             // Pressed the callback key while waiting: the place is kept.
             Some(q) if q.state == QueueState::ChoosingCallback => {
@@ -97,31 +98,11 @@ impl Engine {
                     warn!(error = %e, "the ACD refused the callback");
                 }
             }
-            // Out of hours or after a timeout: a new callback request,
-            // served when the queue next has a free agent.
-            _ => {
-                let Some(queue_id) = self.acd.queue_id(queue) else {
-                    warn!(queue, "callback for a queue the ACD does not know: stored for the record only");
-                    return;
-                };
-                let acd_call = AcdCallId(self.next_acd_call);
-                self.next_acd_call += 1;
-                call.queue = Some(QueuedCall {
-                    acd_call,
-                    queue: queue.to_owned(),
-                    callback_key: None,
-                    state: QueueState::CallbackRegistered,
-                    entered: now,
-                });
-                self.acd_calls.insert(acd_call, leg);
-                let result = self
-                    .acd
-                    .enqueue(now, acd_call, queue_id, Vec::new(), 0, None)
-                    .and_then(|()| self.acd.request_callback(now, acd_call, CallbackNumber::new(number)));
-                if let Err(e) = result {
-                    warn!(error = %e, "the ACD refused the callback request");
-                }
-            }
+            // Out of hours, after a timeout or with nobody logged in: the
+            // request is kept, pending, in the call's record (the callback
+            // list operators work from when the queue opens). This server
+            // has no outbound trunk to dial it by itself.
+            _ => info!(parent: &call.span, queue, "callback request stored for the operators' callback list"),
         }
         self.drain_acd(now);
     }

@@ -148,7 +148,7 @@ impl Call {
             })
             .collect();
         // A callback left out of hours names the queue that refused the call.
-        let callback_queue = details.queue.clone().or_else(|| self.queue_history.last().map(|v| v.queue.clone()));
+        let callback_queue = self.callback_queue.clone().or_else(|| details.queue.clone());
         let callback = self.callback_number.as_ref().map(|number| CallbackRequest {
             queue: callback_queue.unwrap_or_default(),
             number_clear: Some(number.clone()),

@@ -83,6 +83,7 @@ impl Engine {
             queue: None,
             queue_history: Vec::new(),
             callback_number: None,
+            callback_queue: None,
             bridged_to: None,
             agent: None,
             agent_answered_at: None,
