@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use ivr_dialplan::interpreter::{Action, CallContext, Input, Interpreter, QueueOutcome, Trace};
 use ivr_media::recorder::{RecordConfig, Recording};
+use ivr_store::Disposition;
 use ivr_sip::LegId;
 use tracing::{debug, error, info, warn};
 
@@ -168,6 +169,14 @@ impl Engine {
             Trace::VariableSet { name, value } => {
                 if name == "topic" {
                     call.topic = Some(value.clone());
+                }
+                if name == "disposition" {
+                    match value.as_str() {
+                        "completed_in_ivr" => call.dialplan_disposition = Some(Disposition::CompletedInIvr),
+                        "out_of_hours" => call.dialplan_disposition = Some(Disposition::OutOfHours),
+                        "" => call.dialplan_disposition = None,
+                        other => warn!(parent: &call.span, value = other, "`disposition` may be completed_in_ivr or out_of_hours: ignored"),
+                    }
                 }
                 ("set", format!("{name}={value}"))
             }

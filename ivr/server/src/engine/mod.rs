@@ -119,6 +119,8 @@ struct Call {
     /// The queue visits this call made, for the record.
     queue_history: Vec<record::QueueVisit>,
     callback_number: Option<String>,
+    /// How the dialplan says the call counts if it ends in the IVR.
+    dialplan_disposition: Option<ivr_store::Disposition>,
     /// The queue the callback request was left for.
     callback_queue: Option<String>,
     /// The outgoing leg the caller's media is bridged to.

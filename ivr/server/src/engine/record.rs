@@ -77,8 +77,10 @@ impl Call {
                 return Disposition::AbandonedInQueue;
             }
         }
-        if self.path.as_str().contains("out-of-hours") {
-            return Disposition::OutOfHours;
+        // The dialplan names the outcome of a call that ends in the IVR
+        // (e.g. self-service information heard, out of hours).
+        if let Some(disposition) = self.dialplan_disposition {
+            return disposition;
         }
         if caller_left {
             Disposition::AbandonedInIvr

@@ -84,6 +84,7 @@ impl Engine {
             queue_history: Vec::new(),
             callback_number: None,
             callback_queue: None,
+            dialplan_disposition: None,
             bridged_to: None,
             agent: None,
             agent_answered_at: None,
