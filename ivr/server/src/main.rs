@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ivr::config::{Overrides, ServerConfig};
 
+mod users_cli;
+
 #[derive(Parser)]
 #[command(name = "ivr", version, about = "The 012 IVR and contact-centre server")]
 struct Cli {
@@ -29,6 +31,8 @@ enum Command {
     Export(ExportCommand),
     /// Erase callback numbers whose retention has passed (the server does it hourly).
     Purge(DbArgs),
+    /// Console users: add, passwd, remove, list.
+    User(users_cli::UserArgs),
 }
 
 /// Where the database is: `--db`, else the config file's `db.url`, else SQLite under data/.
@@ -138,6 +142,9 @@ fn main() -> ExitCode {
         }
         Command::Migrate(db) => admin(&db, |url, _| async move { ivr::admin::migrate(&url).await }),
         Command::Purge(db) => admin(&db, |url, _| async move { ivr::admin::purge(&url).await }),
+        Command::User(user) => admin(&DbArgs { config: user.config.clone(), db: user.db.clone() }, |url, _| async move {
+            users_cli::run(&url, user.command).await
+        }),
         Command::Report(r) => admin(&r.db, |url, _| async move {
             ivr::admin::run_report(&url, &r.from, &r.to, &r.by, r.format, r.question).await
         }),
