@@ -25,6 +25,7 @@
 
 mod admin;
 mod agent;
+pub mod assets;
 mod auth;
 pub mod control;
 mod error;
@@ -207,7 +208,7 @@ pub fn app(console: Console) -> Router {
         .route("/api/{*rest}", axum::routing::any(error::api_not_found))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(console);
-    router(control).merge(api)
+    router(control).merge(api).merge(assets::routes())
 }
 
 /// 200 while serving, 503 while draining, so a balancer stops sending calls.

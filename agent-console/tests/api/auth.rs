@@ -248,3 +248,12 @@ async fn a_user_changes_their_password_with_the_current_one() {
     h.try_login("marta", &password("marta")).await.refused(StatusCode::UNAUTHORIZED);
     h.try_login("marta", "a new long password").await.ok();
 }
+
+#[tokio::test]
+async fn the_pages_are_served_by_the_same_application_without_a_session() {
+    let h = Harness::new().await;
+    let page = h.get(None, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.headers[header::CONTENT_TYPE].to_str().is_ok_and(|t| t.starts_with("text/html")));
+    assert_eq!(h.get(None, "/health").await.status, StatusCode::OK);
+}
