@@ -12,20 +12,25 @@ use std::time::Instant;
 
 use ivr_media::Codec;
 use ivr_media::rtp::RtpPacket;
-use str0m::change::SdpOffer;
+use ivr_media::session::SessionConfig;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::{Codec as RtcCodec, FormatParams};
-use str0m::media::{Frequency, MediaKind, Mid, Pt};
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
-use crate::offer::choose_audio;
+use crate::offer::{AudioChoice, Order, choose_audio};
 use crate::rtp::{SeqExtender, plain_rtp};
 use crate::{SoftphoneConfig, SoftphoneError};
 
 /// Decrypted packets held for the bridge between two drains; a shell that
 /// does not drain loses the oldest (counted), it does not grow memory.
 const RTP_QUEUE_LIMIT: usize = 64;
+
+/// telephone-event/8000 in our own offers (the number most SIP phones
+/// use; any dynamic number would do).
+const OFFERED_TELEPHONE_EVENT_PT: u8 = 101;
 
 /// What the offer/answer settled for audio: configure the bridge's leg B
 /// with it (codec and payload types, 20 ms frames).
@@ -34,6 +39,28 @@ pub struct Negotiated {
     pub codec: Codec,
     pub payload_type: u8,
     pub telephone_event: Option<u8>,
+}
+
+impl From<AudioChoice> for Negotiated {
+    fn from(choice: AudioChoice) -> Negotiated {
+        Negotiated { codec: choice.codec, payload_type: choice.payload_type, telephone_event: choice.telephone_event }
+    }
+}
+
+impl Negotiated {
+    /// The bridge's leg-B [`SessionConfig`] for this browser. `remote` only
+    /// names the stream (the shell passes the bridge's leg-B datagrams to
+    /// [`SoftphoneLeg::send_rtp`], not to a socket, and feeds
+    /// [`SoftphoneLeg::poll_rtp`] in with that same address), so latching
+    /// is off; str0m sends the browser its RTCP, so the bridge's leg-B
+    /// RTCP is dropped by the shell.
+    pub fn session_config(&self, remote: SocketAddr) -> SessionConfig {
+        let mut config = SessionConfig::new(self.codec, remote);
+        config.payload_type = self.payload_type;
+        config.telephone_event_pt = self.telephone_event;
+        config.symmetric = false;
+        config
+    }
 }
 
 /// Why a leg gave up. Each is the engine's cue to treat the agent as gone
@@ -86,10 +113,14 @@ enum State {
     /// Built, no offer yet.
     Idle,
     /// Offer answered; ICE/DTLS under way until `deadline`.
-    Connecting { deadline: Instant },
+    Connecting {
+        deadline: Instant,
+    },
     Connected,
     /// ICE disconnected since then; fails at `deadline`.
-    Interrupted { deadline: Instant },
+    Interrupted {
+        deadline: Instant,
+    },
     Failed,
 }
 
@@ -100,6 +131,8 @@ pub struct SoftphoneLeg {
     rtc: Option<Rtc>,
     state: State,
     negotiated: Option<Negotiated>,
+    /// Our offer, until the browser's answer arrives.
+    pending: Option<SdpPendingOffer>,
     mid: Option<Mid>,
     tx_seq: SeqExtender,
     rtc_timeout: Option<Instant>,
@@ -137,6 +170,7 @@ impl SoftphoneLeg {
             rtc: None,
             state: State::Idle,
             negotiated: None,
+            pending: None,
             mid: None,
             tx_seq: SeqExtender::default(),
             rtc_timeout: None,
@@ -150,23 +184,82 @@ impl SoftphoneLeg {
     /// Answers the browser's offer with one G.711 law (the first of
     /// `config.codecs` the offer has) and telephone-event/8000 if offered;
     /// the answer carries our candidates (no trickle from our side).
-    /// One offer per leg: a browser that renegotiates gets a new leg.
+    /// One negotiation per leg: a browser that renegotiates gets a new leg.
     pub fn accept_offer(&mut self, now: Instant, sdp: &str) -> Result<String, SoftphoneError> {
-        if self.state != State::Idle {
-            return Err(SoftphoneError::Rejected("this leg already answered an offer".to_owned()));
-        }
-        let choice = choose_audio(sdp, &self.config.codecs)?;
+        self.check_idle()?;
+        let choice = choose_audio(sdp, &self.config.codecs, Order::Ours)?;
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
+        let mut rtc = self.build_rtc(now, &[choice.codec], choice.telephone_event)?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
+        let answer = answer.to_sdp_string();
+        // What the browser will send is what our answer lists first.
+        let settled = choose_audio(&answer, &[choice.codec], Order::Theirs)?;
+        self.negotiated = Some(Negotiated::from(settled));
+        self.rtc = Some(rtc);
+        self.state = State::Connecting { deadline: now + self.config.connect_timeout };
+        self.drain(now);
+        Ok(answer)
+    }
 
-        let mut rtc_config = RtcConfig::new().clear_codecs().set_rtp_mode(true);
-        let codecs = rtc_config.codec_config();
-        match choice.codec {
-            Codec::Pcmu => codecs.enable_pcmu(true, false),
-            Codec::Pcma => codecs.enable_pcma(true, false),
+    /// Offers the browser `config.codecs` in that order (put the caller's
+    /// law alone, or first, to avoid transcoding) and telephone-event/8000
+    /// on payload type 101, with our candidates; the browser's answer comes
+    /// back through [`SoftphoneLeg::accept_answer`]. The connect timeout
+    /// runs from here.
+    pub fn create_offer(&mut self, now: Instant) -> Result<String, SoftphoneError> {
+        self.check_idle()?;
+        let codecs = self.config.codecs.clone();
+        let mut rtc = self.build_rtc(now, &codecs, Some(OFFERED_TELEPHONE_EVENT_PT))?;
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) =
+            change.apply().ok_or_else(|| SoftphoneError::Rejected("str0m made no offer".to_owned()))?;
+        self.mid = Some(mid);
+        self.pending = Some(pending);
+        self.rtc = Some(rtc);
+        self.state = State::Connecting { deadline: now + self.config.connect_timeout };
+        self.drain(now);
+        Ok(offer.to_sdp_string())
+    }
+
+    /// The browser's answer to [`SoftphoneLeg::create_offer`]. The codec is
+    /// the first G.711 law the answer lists (what the browser sends).
+    pub fn accept_answer(&mut self, now: Instant, sdp: &str) -> Result<(), SoftphoneError> {
+        if self.state == State::Failed {
+            return Ok(());
         }
-        if let Some(pt) = choice.telephone_event {
+        let settled = choose_audio(sdp, &self.config.codecs, Order::Theirs)?;
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
+        let (Some(rtc), Some(pending)) = (self.rtc.as_mut(), self.pending.take()) else {
+            return Err(SoftphoneError::NotNegotiated);
+        };
+        rtc.sdp_api().accept_answer(pending, answer).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
+        self.negotiated = Some(Negotiated::from(settled));
+        self.drain(now);
+        Ok(())
+    }
+
+    fn check_idle(&self) -> Result<(), SoftphoneError> {
+        match self.state {
+            State::Idle => Ok(()),
+            _ => Err(SoftphoneError::Rejected("this leg has already negotiated".to_owned())),
+        }
+    }
+
+    /// A str0m instance in RTP mode with exactly `codecs` (and
+    /// telephone-event/8000 on `telephone_event`) and our candidates.
+    fn build_rtc(&self, now: Instant, codecs: &[Codec], telephone_event: Option<u8>) -> Result<Rtc, SoftphoneError> {
+        let mut rtc_config = RtcConfig::new().clear_codecs().set_rtp_mode(true);
+        let codec_config = rtc_config.codec_config();
+        for codec in codecs {
+            match codec {
+                Codec::Pcmu => codec_config.enable_pcmu(true, false),
+                Codec::Pcma => codec_config.enable_pcma(true, false),
+            }
+        }
+        if let Some(pt) = telephone_event {
             let format = FormatParams::default();
-            codecs.add_config(Pt::from(pt), None, RtcCodec::Tele, Frequency::EIGHT_KHZ, None, format);
+            codec_config.add_config(Pt::from(pt), None, RtcCodec::Tele, Frequency::EIGHT_KHZ, None, format);
         }
         let mut rtc = rtc_config.build(now);
         for &addr in &self.config.host_candidates {
@@ -179,16 +272,7 @@ impl SoftphoneLeg {
                 .map_err(|e| SoftphoneError::BadLocalCandidate { addr: mapped.public, reason: e.to_string() })?;
             rtc.add_local_candidate(candidate);
         }
-        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
-        let answer = answer.to_sdp_string();
-        // What the browser will send is what our answer lists first.
-        let settled = choose_audio(&answer, &[choice.codec]).map_err(SoftphoneError::Offer)?;
-        self.negotiated =
-            Some(Negotiated { codec: settled.codec, payload_type: settled.payload_type, telephone_event: settled.telephone_event });
-        self.rtc = Some(rtc);
-        self.state = State::Connecting { deadline: now + self.config.connect_timeout };
-        self.drain(now);
-        Ok(answer)
+        Ok(rtc)
     }
 
     /// A candidate the browser trickled (`RTCIceCandidate.candidate`, with
@@ -209,7 +293,9 @@ impl SoftphoneLeg {
 
     /// A datagram that arrived on the local socket `to` from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-        let Some(rtc) = self.rtc.as_mut().filter(|_| self.state != State::Failed) else { return };
+        let Some(rtc) = self.rtc.as_mut().filter(|_| self.state != State::Failed) else {
+            return;
+        };
         let Ok(receive) = Receive::new(Protocol::Udp, from, to, bytes) else {
             self.counters.bad_datagrams += 1;
             return;
@@ -225,8 +311,12 @@ impl SoftphoneLeg {
     /// the leg's own connect and grace deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
-            State::Connecting { deadline } if now >= deadline => return self.fail(FailReason::NeverConnected),
-            State::Interrupted { deadline } if now >= deadline => return self.fail(FailReason::ConnectionLost),
+            State::Connecting { deadline } if now >= deadline => {
+                return self.fail(FailReason::NeverConnected);
+            }
+            State::Interrupted { deadline } if now >= deadline => {
+                return self.fail(FailReason::ConnectionLost);
+            }
             State::Idle | State::Failed => return,
             _ => {}
         }
@@ -366,23 +456,19 @@ impl SoftphoneLeg {
             Event::MediaAdded(added) if added.kind == MediaKind::Audio => {
                 self.mid.get_or_insert(added.mid);
             }
-            Event::Connected => {
-                if matches!(self.state, State::Connecting { .. }) {
-                    self.state = State::Connected;
-                    self.events.push_back(SoftphoneEvent::Connected);
-                }
+            Event::Connected if matches!(self.state, State::Connecting { .. }) => {
+                self.state = State::Connected;
+                self.events.push_back(SoftphoneEvent::Connected);
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                if self.state == State::Connected {
-                    self.state = State::Interrupted { deadline: now + self.config.disconnect_grace };
-                    self.events.push_back(SoftphoneEvent::Interrupted);
-                }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) if self.state == State::Connected => {
+                self.state = State::Interrupted { deadline: now + self.config.disconnect_grace };
+                self.events.push_back(SoftphoneEvent::Interrupted);
             }
-            Event::IceConnectionStateChange(IceConnectionState::Connected | IceConnectionState::Completed) => {
-                if matches!(self.state, State::Interrupted { .. }) {
-                    self.state = State::Connected;
-                    self.events.push_back(SoftphoneEvent::Resumed);
-                }
+            Event::IceConnectionStateChange(IceConnectionState::Connected | IceConnectionState::Completed)
+                if matches!(self.state, State::Interrupted { .. }) =>
+            {
+                self.state = State::Connected;
+                self.events.push_back(SoftphoneEvent::Resumed);
             }
             Event::RtpPacket(packet) => {
                 let header = &packet.header;

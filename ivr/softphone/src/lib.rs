@@ -17,7 +17,13 @@
 //! bytes pass through untouched in both directions.
 //!
 //! ## Run-loop contract
-//! After every input ([`SoftphoneLeg::accept_offer`],
+//! Either the browser offers ([`SoftphoneLeg::accept_offer`] returns our
+//! answer) or the engine does ([`SoftphoneLeg::create_offer`], then
+//! [`SoftphoneLeg::accept_answer`]); both SDPs carry the engine's
+//! candidates, the browser's may trickle in.
+//!
+//! After every input ([`SoftphoneLeg::accept_offer`], `create_offer`,
+//! `accept_answer`,
 //! [`SoftphoneLeg::add_remote_candidate`], [`SoftphoneLeg::handle_datagram`],
 //! [`SoftphoneLeg::handle_timeout`], [`SoftphoneLeg::send_rtp`],
 //! [`SoftphoneLeg::close`]) the shell drains [`SoftphoneLeg::poll_transmit`]
@@ -52,7 +58,7 @@ pub use offer::OfferError;
 /// from signalling and from the engine's own calls.
 #[derive(Debug, thiserror::Error)]
 pub enum SoftphoneError {
-    #[error("the offer cannot be answered: {0}")]
+    #[error("the SDP has no usable audio: {0}")]
     Offer(#[from] OfferError),
     #[error("the WebRTC engine refused the offer: {0}")]
     Rejected(String),

@@ -70,7 +70,10 @@ mod tests {
         let bytes = plain_rtp(true, 8, 513, 0x0102_0304, 0xDEAD_BEEF, &[0xD5; 160]);
         let packet = RtpPacket::parse(&bytes).expect("valid");
         assert!(packet.marker);
-        assert_eq!((packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc), (8, 513, 0x0102_0304, 0xDEAD_BEEF));
+        assert_eq!(
+            (packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc),
+            (8, 513, 0x0102_0304, 0xDEAD_BEEF)
+        );
         assert_eq!(packet.payload, &[0xD5; 160][..]);
     }
 }

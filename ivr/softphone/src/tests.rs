@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ivr_media::Codec;
 use ivr_media::rtp::{RtpPacket, write_rtp_header};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
@@ -27,7 +27,7 @@ fn addr(s: &str) -> SocketAddr {
 /// telephone-event/8000, in RTP mode so the test sees raw packets.
 struct Browser {
     rtc: Rtc,
-    mid: Mid,
+    mid: Option<Mid>,
     timeout: Instant,
     outbox: Vec<(SocketAddr, Vec<u8>)>,
     received: Vec<(u8, u16, Vec<u8>)>,
@@ -44,8 +44,24 @@ impl Browser {
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, pending) = change.apply().expect("an offer");
-        let browser = Browser { rtc, mid, timeout: now, outbox: Vec::new(), received: Vec::new(), connected: false };
+        let browser =
+            Browser { rtc, mid: Some(mid), timeout: now, outbox: Vec::new(), received: Vec::new(), connected: false };
         (browser, offer.to_sdp_string(), pending)
+    }
+
+    /// The browser answering the engine's offer (the console's flow).
+    fn answer(now: Instant, offer: &str) -> (Browser, String) {
+        let mut config = RtcConfig::new().clear_codecs().set_rtp_mode(true);
+        config.codec_config().enable_pcmu(true, false);
+        config.codec_config().enable_pcma(true, false);
+        let mut rtc = config.build(now);
+        rtc.add_local_candidate(Candidate::host(addr(BROWSER), "udp").expect("candidate"));
+        let offer = SdpOffer::from_sdp_string(offer).expect("str0m reads our offer");
+        let answer = rtc.sdp_api().accept_offer(offer).expect("the browser answers");
+        let mut browser =
+            Browser { rtc, mid: None, timeout: now, outbox: Vec::new(), received: Vec::new(), connected: false };
+        browser.drain();
+        (browser, answer.to_sdp_string())
     }
 
     fn drain(&mut self) {
@@ -57,6 +73,9 @@ impl Browser {
                 }
                 Output::Transmit(t) => self.outbox.push((t.destination, t.contents.to_vec())),
                 Output::Event(Event::Connected) => self.connected = true,
+                Output::Event(Event::MediaAdded(added)) => {
+                    self.mid.get_or_insert(added.mid);
+                }
                 Output::Event(Event::RtpPacket(p)) => {
                     self.received.push((*p.header.payload_type, p.header.sequence_number, p.payload.to_vec()))
                 }
@@ -67,8 +86,10 @@ impl Browser {
 
     fn send(&mut self, now: Instant, pt: u8, seq: u16, payload: &[u8]) {
         let mut api = self.rtc.direct_api();
-        let stream = api.stream_tx_by_mid(self.mid, None).expect("the browser's send stream");
-        let write = RtpWrite::new(Pt::from(pt), SeqNo::from(u64::from(seq)), u32::from(seq) * 160, now, payload.to_vec());
+        let mid = self.mid.expect("the browser's audio");
+        let stream = api.stream_tx_by_mid(mid, None).expect("the browser's send stream");
+        let write =
+            RtpWrite::new(Pt::from(pt), SeqNo::from(u64::from(seq)), u32::from(seq) * 160, now, payload.to_vec());
         stream.write_rtp(write);
         self.drain();
     }
@@ -93,6 +114,16 @@ impl Call {
         let answer = SdpAnswer::from_sdp_string(&answer).expect("str0m reads our answer");
         browser.rtc.sdp_api().accept_answer(pending, answer).expect("the browser takes our answer");
         browser.drain();
+        Call { now, browser, leg, events: Vec::new(), to_bridge: Vec::new(), cut: false }
+    }
+
+    /// The console's flow: the engine offers, the browser answers.
+    fn offered(config: SoftphoneConfig) -> Call {
+        let now = Instant::now();
+        let mut leg = SoftphoneLeg::new(config, now).expect("valid config");
+        let offer = leg.create_offer(now).expect("an offer");
+        let (browser, answer) = Browser::answer(now, &offer);
+        leg.accept_answer(now, &answer).expect("the browser's answer is taken");
         Call { now, browser, leg, events: Vec::new(), to_bridge: Vec::new(), cut: false }
     }
 
@@ -150,7 +181,9 @@ impl Call {
     }
 
     fn connect(&mut self) {
-        self.run_until(Duration::from_secs(5), |c| c.events.contains(&SoftphoneEvent::Connected) && c.browser.connected);
+        self.run_until(Duration::from_secs(5), |c| {
+            c.events.contains(&SoftphoneEvent::Connected) && c.browser.connected
+        });
     }
 }
 
@@ -207,6 +240,35 @@ fn media_flows_both_ways_as_plain_rtp_on_our_side_and_srtp_on_the_wire() {
 }
 
 #[test]
+fn when_the_engine_offers_the_browsers_first_law_is_used_and_media_flows_both_ways() {
+    let mut config = config();
+    config.codecs = vec![Codec::Pcma];
+    let mut call = Call::offered(config);
+    assert_eq!(call.leg.negotiated().map(|n| (n.codec, n.payload_type)), Some((Codec::Pcma, 8)));
+    call.connect();
+    call.browser.send(call.now, 8, 1, &[0xD5; 160]);
+    call.step();
+    let packet = call.to_bridge.first().map(|d| RtpPacket::parse(d).map(|p| (p.payload_type, p.payload.len())));
+    assert_eq!(packet, Some(Ok((8, 160))));
+    let mut datagram = vec![0u8; 12 + 160];
+    write_rtp_header(&mut datagram, true, 8, 9, 0, 7);
+    call.leg.send_rtp(call.now, &datagram).expect("sent");
+    call.step();
+    assert_eq!(call.browser.received.len(), 1);
+    assert!(call.leg.accept_answer(call.now, "v=0\r\nm=audio 9 RTP/SAVPF 8\r\n").is_err(), "one answer");
+}
+
+#[test]
+fn an_offer_of_ours_lists_the_configured_laws_in_order_with_telephone_event() {
+    let mut leg = SoftphoneLeg::new(config(), Instant::now()).expect("valid");
+    let offer = leg.create_offer(Instant::now()).expect("an offer");
+    let audio_line = offer.lines().find(|l| l.starts_with("m=audio")).expect("an audio line");
+    assert!(audio_line.ends_with("SAVPF 0 8 101"), "{audio_line}");
+    assert!(offer.contains("a=rtpmap:101 telephone-event/8000"), "{offer}");
+    assert!(matches!(leg.accept_offer(Instant::now(), &offer), Err(SoftphoneError::Rejected(_))));
+}
+
+#[test]
 fn the_bridge_may_not_send_a_payload_type_the_browser_was_not_given() {
     let mut call = Call::answered(config());
     call.connect();
@@ -236,7 +298,11 @@ fn a_browser_that_vanishes_mid_call_is_reported_interrupted_then_failed() {
     call.run_until(Duration::from_secs(60), |c| c.events.iter().any(|e| matches!(e, SoftphoneEvent::Failed(_))));
     assert_eq!(
         call.events,
-        vec![SoftphoneEvent::Connected, SoftphoneEvent::Interrupted, SoftphoneEvent::Failed(FailReason::ConnectionLost)]
+        vec![
+            SoftphoneEvent::Connected,
+            SoftphoneEvent::Interrupted,
+            SoftphoneEvent::Failed(FailReason::ConnectionLost)
+        ]
     );
 }
 
@@ -255,7 +321,10 @@ fn garbage_from_the_network_and_bad_signalling_never_panic() {
     let mut fresh = SoftphoneLeg::new(config(), now).expect("valid");
     assert!(matches!(fresh.accept_offer(now, "not sdp at all"), Err(SoftphoneError::Offer(_))));
     assert!(fresh.accept_offer(now, "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n").is_err());
-    assert!(matches!(fresh.add_remote_candidate(now, "candidate:1 1 udp 1 192.0.2.9 9 typ host"), Err(SoftphoneError::NotNegotiated)));
+    assert!(matches!(
+        fresh.add_remote_candidate(now, "candidate:1 1 udp 1 192.0.2.9 9 typ host"),
+        Err(SoftphoneError::NotNegotiated)
+    ));
 }
 
 #[test]
@@ -267,4 +336,63 @@ fn a_config_without_addresses_or_codecs_is_refused() {
     assert!(matches!(SoftphoneLeg::new(no_codec, now), Err(SoftphoneError::NoCodec)));
     let unspecified = SoftphoneConfig::new(vec![addr("0.0.0.0:4000")]);
     assert!(matches!(SoftphoneLeg::new(unspecified, now), Err(SoftphoneError::BadLocalCandidate { .. })));
+}
+
+#[test]
+fn a_bridge_relays_a_caller_and_the_browser_through_the_leg_without_transcoding() {
+    use ivr_media::bridge::{Bridge, Endpoint, LegId};
+    use ivr_media::call::Transmit as MediaTransmit;
+    use ivr_media::session::SessionConfig;
+
+    let mut call = Call::answered(config());
+    call.connect();
+    let caller = addr("198.51.100.7:30000");
+    let browser_label = addr(BROWSER);
+    let negotiated = call.leg.negotiated().expect("settled");
+    let a = SessionConfig::new(Codec::Pcmu, caller);
+    let b = negotiated.session_config(browser_label);
+    let mut rng = fastrand::Rng::with_seed(6);
+    let mut bridge = Bridge::new(a, b, &mut rng, call.now, std::time::SystemTime::UNIX_EPOCH);
+    let mut buf = vec![0u8; bridge.transmit_buffer_len()];
+    let mut to_caller: Vec<Vec<u8>> = Vec::new();
+
+    for i in 0..5u16 {
+        // The caller's phone speaks into leg A ...
+        let mut datagram = vec![0u8; 12 + 160];
+        write_rtp_header(&mut datagram, i == 0, 0, 300 + i, 8000 + 160 * u32::from(i), 0xCA11_E400);
+        datagram[12..].fill(0x20 + i as u8);
+        bridge.handle_rtp(call.now, LegId::A, caller, &datagram);
+        // ... and the browser into the leg, which the shell feeds to leg B.
+        call.browser.send(call.now, 0, 40 + i, &[0x60 + i as u8; 160]);
+        call.step();
+        for rtp in call.to_bridge.drain(..) {
+            bridge.handle_rtp(call.now, LegId::B, browser_label, &rtp);
+        }
+        bridge.handle_timeout(call.now);
+        while let Some((endpoint, transmit)) = bridge.poll_transmit(call.now, &mut buf) {
+            match (endpoint, transmit) {
+                (Endpoint::Leg(LegId::B), MediaTransmit::Rtp { len, .. }) => {
+                    call.leg.send_rtp(call.now, &buf[..len]).expect("leg B's RTP is what the browser negotiated")
+                }
+                (Endpoint::Leg(LegId::A), MediaTransmit::Rtp { to, len }) => {
+                    assert_eq!(to, caller);
+                    to_caller.push(buf[..len].to_vec());
+                }
+                _ => {} // RTCP: leg A's goes to the caller; leg B's is str0m's job
+            }
+        }
+        call.step();
+    }
+    let heard_by_browser: Vec<u8> = call
+        .browser
+        .received
+        .iter()
+        .map(|(pt, _, p)| {
+            assert_eq!(*pt, 0);
+            p[0]
+        })
+        .collect();
+    assert_eq!(heard_by_browser, vec![0x20, 0x21, 0x22, 0x23, 0x24], "the caller's bytes, untouched");
+    let heard_by_caller: Vec<u8> = to_caller.iter().map(|d| RtpPacket::parse(d).expect("rtp").payload[0]).collect();
+    assert_eq!(heard_by_caller, vec![0x60, 0x61, 0x62, 0x63, 0x64], "the browser's bytes, untouched");
 }

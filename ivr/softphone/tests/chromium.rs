@@ -1,6 +1,8 @@
 //! A real browser against a `SoftphoneLeg`: headless Chromium with a fake
-//! microphone playing a 1 kHz tone offers WebRTC over a WebSocket, the leg
-//! answers on a real UDP socket on loopback, and audio is checked both ways:
+//! microphone playing a 1 kHz tone negotiates WebRTC over a WebSocket (once
+//! with the engine offering PCMA, as the console does, once with Chromium
+//! offering and the leg answering PCMU), the leg runs on a real UDP socket
+//! on loopback, and audio is checked both ways:
 //! the browser's RTP decodes (G.711, no transcoding) to the 1 kHz tone, and
 //! the browser's `getStats()` shows the 440 Hz tone we send arriving with
 //! energy.
@@ -54,11 +56,22 @@ window.softphone = { error: null, pc: null };
   };
   ws.onmessage = async m => {
     const msg = JSON.parse(m.data);
-    if (msg.type === 'answer') await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+    try {
+      if (msg.type === 'answer') {
+        await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+      } else if (msg.type === 'offer') {
+        await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription(answer);
+        ws.send(JSON.stringify({ type: 'answer', sdp: answer.sdp }));
+      } else if (msg.type === 'please-offer') {
+        const offer = await pc.createOffer();
+        await pc.setLocalDescription(offer);
+        ws.send(JSON.stringify({ type: 'offer', sdp: offer.sdp }));
+      }
+    } catch (e) { window.softphone.error = String(e); }
   };
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  ws.send(JSON.stringify({ type: 'offer', sdp: offer.sdp }));
+  ws.send(JSON.stringify({ type: 'ready' }));
 })().catch(e => { window.softphone.error = String(e); });
 window.inboundAudio = async () => {
   if (window.softphone.error) return { error: window.softphone.error };
@@ -75,14 +88,38 @@ window.inboundAudio = async () => {
 };
 </script>"#;
 
+/// Who makes the SDP offer, and with which law the call should end up.
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    /// The console's flow: the engine offers (here PCMA only), Chromium answers.
+    EngineOffers,
+    /// Chromium offers (Opus first, both laws); the leg answers PCMU.
+    BrowserOffers,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_talks_g711_both_ways_through_a_softphone_leg() -> anyhow::Result<()> {
-    let Some((chromium, chromedriver)) = browser_binaries()? else { return Ok(()) };
+    let Some((chromium, chromedriver)) = browser_binaries()? else {
+        return Ok(());
+    };
     let dir = std::env::temp_dir().join(format!("ivr-softphone-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let wav = dir.join("tone-1khz.wav");
     write_tone_wav(&wav, BROWSER_TONE_HZ)?;
+    let driver = ChromeDriver::start(&chromedriver)?;
+    let mut outcome = Ok(());
+    for flow in [Flow::EngineOffers, Flow::BrowserOffers] {
+        outcome = one_call(&driver, &chromium, &wav, flow).await.with_context(|| format!("{flow:?}"));
+        if outcome.is_err() {
+            break;
+        }
+    }
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
 
+async fn one_call(driver: &ChromeDriver, chromium: &Path, wav: &Path, flow: Flow) -> anyhow::Result<()> {
     // Signalling: the page's WebSocket <-> the media task.
     let (to_engine, from_browser) = mpsc::unbounded_channel::<String>();
     let (to_browser, for_browser) = mpsc::unbounded_channel::<String>();
@@ -95,25 +132,26 @@ async fn chromium_talks_g711_both_ways_through_a_softphone_leg() -> anyhow::Resu
     // The engine's side: one UDP socket, one leg.
     let udp = UdpSocket::bind("127.0.0.1:0").await?;
     let (stop, stopped) = oneshot::channel();
-    let media = tokio::spawn(run_leg(udp, from_browser, to_browser, stopped));
+    let media = tokio::spawn(run_leg(udp, flow, from_browser, to_browser, stopped));
 
-    let driver = ChromeDriver::start(&chromedriver)?;
-    let outcome = drive_browser(&driver, &chromium, &wav, http_addr).await;
+    let outcome = drive_browser(driver, chromium, wav, http_addr).await;
     let _ = stop.send(());
     let report = media.await.context("media task")??;
     server.abort();
-    drop(driver);
-    let _ = std::fs::remove_dir_all(&dir);
 
     let browser = outcome?;
-    eprintln!("browser inbound-rtp: {browser}");
+    eprintln!("{flow:?}: browser inbound-rtp: {browser}");
     eprintln!(
-        "engine: {} packets from the browser, events {:?}, {:?}",
+        "{flow:?}: engine: {} packets from the browser, events {:?}, {:?}",
         report.packets, report.events, report.counters
     );
     ensure!(report.events.first() == Some(&SoftphoneEvent::Connected), "events: {:?}", report.events);
-    ensure!(report.negotiated_pt == 0, "PCMU (payload type 0) preferred and offered by Chromium");
-    ensure!(browser["codec"] == "audio/PCMU", "the browser decodes PCMU: {browser}");
+    let (codec, name) = match flow {
+        Flow::EngineOffers => (Codec::Pcma, "audio/PCMA"),
+        Flow::BrowserOffers => (Codec::Pcmu, "audio/PCMU"),
+    };
+    ensure!(report.negotiated == Some(codec), "negotiated {:?}, expected {codec:?}", report.negotiated);
+    ensure!(browser["codec"] == name, "the browser decodes {name}: {browser}");
 
     // Our side: the browser's fake microphone, G.711-decoded, is the tone.
     ensure!(report.samples.len() >= 8000, "less than a second of audio from the browser: {}", report.samples.len());
@@ -162,20 +200,31 @@ struct MediaReport {
     packets: usize,
     events: Vec<SoftphoneEvent>,
     counters: ivr_softphone::SoftphoneCounters,
-    negotiated_pt: u8,
+    negotiated: Option<Codec>,
 }
 
 /// The thin shell a media loop would be: socket, timer, signalling and a
 /// 20 ms tone generator around one `SoftphoneLeg`.
 async fn run_leg(
     udp: UdpSocket,
+    flow: Flow,
     mut signals: mpsc::UnboundedReceiver<String>,
     answers: mpsc::UnboundedSender<String>,
     mut stop: oneshot::Receiver<()>,
 ) -> anyhow::Result<MediaReport> {
     let local = udp.local_addr()?;
-    let mut leg = SoftphoneLeg::new(SoftphoneConfig::new(vec![local]), Instant::now())?;
-    let mut report = MediaReport { samples: Vec::new(), packets: 0, events: Vec::new(), counters: Default::default(), negotiated_pt: 255 };
+    let mut config = SoftphoneConfig::new(vec![local]);
+    if let Flow::EngineOffers = flow {
+        config.codecs = vec![Codec::Pcma];
+    }
+    let mut leg = SoftphoneLeg::new(config, Instant::now())?;
+    let mut report = MediaReport {
+        samples: Vec::new(),
+        packets: 0,
+        events: Vec::new(),
+        counters: Default::default(),
+        negotiated: None,
+    };
     let mut tone = ToneSender::new(ENGINE_TONE_HZ);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut buf = vec![0u8; 2048];
@@ -187,6 +236,17 @@ async fn run_leg(
                 let Some(signal) = signal else { break };
                 let message: Value = serde_json::from_str(&signal)?;
                 match message["type"].as_str() {
+                    Some("ready") => {
+                        let reply = match flow {
+                            Flow::EngineOffers => json!({ "type": "offer", "sdp": leg.create_offer(Instant::now())? }),
+                            Flow::BrowserOffers => json!({ "type": "please-offer" }),
+                        };
+                        answers.send(reply.to_string())?;
+                    }
+                    Some("answer") => {
+                        let sdp = message["sdp"].as_str().context("answer without sdp")?;
+                        leg.accept_answer(Instant::now(), sdp)?;
+                    }
                     Some("offer") => {
                         let sdp = message["sdp"].as_str().context("offer without sdp")?;
                         let answer = leg.accept_offer(Instant::now(), sdp)?;
@@ -227,7 +287,7 @@ async fn run_leg(
         }
     }
     report.counters = leg.counters();
-    report.negotiated_pt = leg.negotiated().map_or(255, |n| n.payload_type);
+    report.negotiated = leg.negotiated().map(|n| n.codec);
     Ok(report)
 }
 
@@ -357,7 +417,12 @@ fn browser_binaries() -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
 
 /// Two seconds of a sine at 48 kHz, 16-bit mono; Chromium loops the file.
 fn write_tone_wav(path: &Path, hz: f64) -> anyhow::Result<()> {
-    let spec = hound::WavSpec { channels: 1, sample_rate: 48_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut writer = hound::WavWriter::create(path, spec)?;
     for i in 0..96_000u32 {
         let t = f64::from(i) / 48_000.0;
