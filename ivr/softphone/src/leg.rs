@@ -184,8 +184,13 @@ impl SoftphoneLeg {
     /// Answers the browser's offer with one G.711 law (the first of
     /// `config.codecs` the offer has) and telephone-event/8000 if offered;
     /// the answer carries our candidates (no trickle from our side).
-    /// One negotiation per leg: a browser that renegotiates gets a new leg.
+    /// An offer on a leg that already negotiated (the browser renegotiates:
+    /// a new device, an ICE restart) is answered within the codecs already
+    /// agreed, over the same DTLS association.
     pub fn accept_offer(&mut self, now: Instant, sdp: &str) -> Result<String, SoftphoneError> {
+        if self.rtc.is_some() && self.pending.is_none() && self.state != State::Failed {
+            return self.renegotiate(now, sdp);
+        }
         self.check_idle()?;
         let choice = choose_audio(sdp, &self.config.codecs, Order::Ours)?;
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
@@ -239,6 +244,19 @@ impl SoftphoneLeg {
         Ok(())
     }
 
+    fn renegotiate(&mut self, now: Instant, sdp: &str) -> Result<String, SoftphoneError> {
+        let agreed: Vec<Codec> = self.negotiated.map(|n| n.codec).into_iter().collect();
+        choose_audio(sdp, &agreed, Order::Ours)?;
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
+        let rtc = self.rtc.as_mut().ok_or(SoftphoneError::NotNegotiated)?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SoftphoneError::Rejected(e.to_string()))?;
+        let answer = answer.to_sdp_string();
+        let settled = choose_audio(&answer, &agreed, Order::Theirs)?;
+        self.negotiated = Some(Negotiated::from(settled));
+        self.drain(now);
+        Ok(answer)
+    }
+
     fn check_idle(&self) -> Result<(), SoftphoneError> {
         match self.state {
             State::Idle => Ok(()),
@@ -281,7 +299,9 @@ impl SoftphoneLeg {
     pub fn add_remote_candidate(&mut self, now: Instant, candidate: &str) -> Result<(), SoftphoneError> {
         let line = candidate.trim();
         let line = line.strip_prefix("a=").unwrap_or(line);
-        if line.is_empty() || self.state == State::Failed {
+        // RFC 8839 5.1: the connection address is the fifth field.
+        let mdns = line.split_ascii_whitespace().nth(4).is_some_and(|address| address.ends_with(".local"));
+        if line.is_empty() || mdns || self.state == State::Failed {
             return Ok(());
         }
         let rtc = self.rtc.as_mut().ok_or(SoftphoneError::NotNegotiated)?;

@@ -205,7 +205,10 @@ fn the_answer_offers_one_g711_law_and_our_host_candidate_only() {
     assert!(answer.contains("a=fingerprint:sha-256"), "DTLS-SRTP: {answer}");
     let negotiated = leg.negotiated().expect("settled");
     assert_eq!((negotiated.codec, negotiated.payload_type), (Codec::Pcma, 8));
-    assert!(matches!(leg.accept_offer(now, &offer), Err(SoftphoneError::Rejected(_))), "one offer per leg");
+    assert!(
+        matches!(leg.accept_offer(now, "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"), Err(SoftphoneError::Offer(_))),
+        "a renegotiation keeps the agreed law"
+    );
 }
 
 #[test]
@@ -269,6 +272,27 @@ fn an_offer_of_ours_lists_the_configured_laws_in_order_with_telephone_event() {
 }
 
 #[test]
+fn a_browser_renegotiating_mid_call_keeps_the_law_and_the_media() {
+    let mut call = Call::answered(config());
+    call.connect();
+    let mut change = call.browser.rtc.sdp_api();
+    change.set_direction(call.browser.mid.expect("audio"), Direction::SendRecv);
+    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = change.apply().expect("a new offer");
+    let answer = call.leg.accept_offer(call.now, &offer.to_sdp_string()).expect("answered on the same leg");
+    let answer = SdpAnswer::from_sdp_string(&answer).expect("readable");
+    call.browser.rtc.sdp_api().accept_answer(pending, answer).expect("taken");
+    call.browser.drain();
+    call.step();
+    assert_eq!(call.leg.negotiated().map(|n| n.codec), Some(Codec::Pcmu));
+    call.browser.send(call.now, 0, 77, &[0x42; 160]);
+    call.step();
+    let last = call.to_bridge.last().map(|d| RtpPacket::parse(d).map(|p| p.sequence));
+    assert_eq!(last, Some(Ok(77)), "media still flows after the renegotiation");
+    assert_eq!(call.events, vec![SoftphoneEvent::Connected]);
+}
+
+#[test]
 fn the_bridge_may_not_send_a_payload_type_the_browser_was_not_given() {
     let mut call = Call::answered(config());
     call.connect();
@@ -316,6 +340,10 @@ fn garbage_from_the_network_and_bad_signalling_never_panic() {
     assert!(call.leg.counters().bad_datagrams >= 1);
     assert!(call.leg.add_remote_candidate(now, "candidate:garbage").is_err());
     assert!(call.leg.add_remote_candidate(now, "").is_ok(), "end of candidates");
+    let mdns = "candidate:1 1 udp 2113937151 0d5c1e4f-7f0e-4b7a-9c1e-2c8f3a9b6d10.local 54321 typ host";
+    assert!(call.leg.add_remote_candidate(now, mdns).is_ok(), "mDNS names are skipped, not errors");
+    let chrome = "a=candidate:2 1 udp 2122260223 192.0.2.10 50000 typ host generation 0 ufrag abcd network-id 1";
+    assert!(call.leg.add_remote_candidate(now, chrome).is_ok(), "a Chromium candidate line: {chrome}");
     call.connect();
 
     let mut fresh = SoftphoneLeg::new(config(), now).expect("valid");
