@@ -538,10 +538,7 @@ impl MediaLoop {
             SlotMedia::Bridge(unit) => {
                 let partner = unit.partner;
                 let partner_slot = self.slots.get_mut(partner).and_then(Option::take);
-                let deadline = match &partner_slot {
-                    Some(p) => Some(self.service_bridge((*id, rtp, rtcp), p, unit, now)),
-                    None => None,
-                };
+                let deadline = partner_slot.as_ref().map(|p| self.service_bridge((*id, rtp, rtcp), p, unit, now));
                 if let Some(p) = partner_slot {
                     self.slots[partner] = Some(p);
                 }

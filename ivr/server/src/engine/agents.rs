@@ -14,7 +14,7 @@ use ivr_sip::registrar::{Binding, RegistrationEvent};
 use tracing::{info, warn};
 
 use super::Engine;
-use super::b2bua::Purpose;
+use super::b2bua::{Destination, Purpose};
 
 impl Engine {
     pub(super) fn on_registration(&mut self, now: Instant, event: RegistrationEvent) {
@@ -72,7 +72,8 @@ impl Engine {
             return;
         };
         let Binding { source, transport, contact, aor, .. } = binding;
-        match self.place_call(now, caller, Purpose::Agent { acd_call: call, agent }, source, transport, contact, aor) {
+        let phone = Destination { addr: source, transport, request_uri: contact, to_uri: aor };
+        match self.place_call(now, caller, Purpose::Agent { acd_call: call, agent }, phone) {
             Ok(leg) => {
                 self.offers.insert((call, agent), leg);
             }

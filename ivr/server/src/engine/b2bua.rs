@@ -34,6 +34,16 @@ pub(super) enum Purpose {
     Transfer,
 }
 
+/// Where an outgoing call goes: the address and transport requests are
+/// sent over, the Request-URI, and the To URI.
+#[derive(Debug, Clone)]
+pub(super) struct Destination {
+    pub(super) addr: SocketAddr,
+    pub(super) transport: Transport,
+    pub(super) request_uri: String,
+    pub(super) to_uri: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum OutState {
     Ringing,
@@ -56,18 +66,10 @@ pub(super) struct OutLeg {
 }
 
 impl Engine {
-    /// Places an outgoing call for `caller` to `to` (request URI `uri`).
+    /// Places an outgoing call for `caller` to `target`.
     /// Returns the new leg, or the SIP-like status of the failure.
-    pub(super) fn place_call(
-        &mut self,
-        now: Instant,
-        caller: LegId,
-        purpose: Purpose,
-        to: SocketAddr,
-        transport: Transport,
-        request_uri: String,
-        to_uri: String,
-    ) -> Result<LegId, u16> {
+    pub(super) fn place_call(&mut self, now: Instant, caller: LegId, purpose: Purpose, target: Destination) -> Result<LegId, u16> {
+        let Destination { addr: to, transport, request_uri, to_uri } = target;
         let Some(sockets) = self.ports.allocate(self.config.sip.listen.ip()) else {
             warn!("no free RTP port pair for an outgoing leg");
             return Err(503);
@@ -305,7 +307,8 @@ impl Engine {
             self.dialogue_input(now, leg, Input::TransferFailed { status: 416 });
             return;
         };
-        if let Err(status) = self.place_call(now, leg, Purpose::Transfer, addr, Transport::Udp, target.clone(), target) {
+        let destination = Destination { addr, transport: Transport::Udp, request_uri: target.clone(), to_uri: target };
+        if let Err(status) = self.place_call(now, leg, Purpose::Transfer, destination) {
             self.dialogue_input(now, leg, Input::TransferFailed { status });
         }
     }
@@ -330,8 +333,9 @@ mod tests {
 
     #[test]
     fn transfer_targets_need_an_ip_host() {
-        assert_eq!(uri_target("sip:112@127.0.0.1:5070"), Some("127.0.0.1:5070".parse().unwrap()));
-        assert_eq!(uri_target("sip:112@10.0.0.1;transport=udp"), Some("10.0.0.1:5060".parse().unwrap()));
+        let target = |uri| uri_target(uri).map(|addr| addr.to_string());
+        assert_eq!(target("sip:112@127.0.0.1:5070").as_deref(), Some("127.0.0.1:5070"));
+        assert_eq!(target("sip:112@10.0.0.1;transport=udp").as_deref(), Some("10.0.0.1:5060"));
         assert_eq!(uri_target("sip:112@emergencies.example"), None);
         assert_eq!(uri_target("tel:112"), None);
     }
