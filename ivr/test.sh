@@ -15,6 +15,8 @@ command -v tcpdump >/dev/null   || need+=(tcpdump)
 command -v sipsak >/dev/null    || need+=(sipsak)
 command -v sqlite3 >/dev/null   || need+=(sqlite3)
 command -v psql >/dev/null      || need+=(postgresql-client)
+command -v chromium >/dev/null  || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -164,6 +164,10 @@ impl ReloadCause {
     }
 }
 
+/// A reload asked for by the console, with where to say how it went
+/// (`Err`: the refusal's diagnostics, one per line).
+pub type ReloadRequest = Option<tokio::sync::oneshot::Sender<Result<(), Vec<String>>>>;
+
 /// Watches for SIGHUP, file changes and requests (from the console), and
 /// sends every version that compiles to the engine on `installs`. Runs
 /// until `stop` turns true.
@@ -178,7 +182,7 @@ pub fn watch_and_reload(
     current: LoadedDialplan,
     status: Arc<RwLock<DialplanStatus>>,
     installs: mpsc::UnboundedSender<LoadedDialplan>,
-    requests: mpsc::UnboundedReceiver<()>,
+    requests: mpsc::UnboundedReceiver<ReloadRequest>,
     stop: watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let hangups = match signal(SignalKind::hangup()) {
@@ -208,17 +212,21 @@ impl Reloader {
         self,
         mut current: LoadedDialplan,
         mut hangups: Option<Signal>,
-        mut requests: mpsc::UnboundedReceiver<()>,
+        mut requests: mpsc::UnboundedReceiver<ReloadRequest>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut seen = current.files.clone();
         let mut ticker = tokio::time::interval(WATCH_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let mut reply = None;
             let cause = tokio::select! {
                 _ = stop.changed() => return,
                 Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => ReloadCause::Signal,
-                Some(()) = requests.recv() => ReloadCause::Requested,
+                Some(request) = requests.recv() => {
+                    reply = request;
+                    ReloadCause::Requested
+                }
                 _ = ticker.tick() => {
                     let Some(now_seen) = self.files_now(&current).await else { continue };
                     if now_seen == seen {
@@ -245,8 +253,16 @@ impl Reloader {
                     if self.installs.send(loaded).is_err() {
                         return;
                     }
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(()));
+                    }
                 }
-                Ok(Err(e)) => self.refused(cause, &current, &e),
+                Ok(Err(e)) => {
+                    let lines = self.refused(cause, &current, &e);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(lines));
+                    }
+                }
                 Err(e) => error!(error = %e, "the dialplan reload task failed"),
             }
         }
@@ -276,7 +292,7 @@ impl Reloader {
 
     /// Logs the refusal, then each diagnostic on its own line exactly as
     /// `ivr check` prints it.
-    fn refused(&self, cause: ReloadCause, current: &LoadedDialplan, e: &DialplanError) {
+    fn refused(&self, cause: ReloadCause, current: &LoadedDialplan, e: &DialplanError) -> Vec<String> {
         let lines: Vec<String> = match e {
             DialplanError::Invalid { diagnostics, .. } => diagnostics.iter().map(ToString::to_string).collect(),
             other => vec![other.to_string()],
@@ -291,9 +307,10 @@ impl Reloader {
             error!("{line}");
         }
         let mut st = self.status.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        st.last_refusal = lines;
+        st.last_refusal = lines.clone();
         st.refusals += 1;
         metrics::counter!(crate::telemetry::DIALPLAN_RELOADS_TOTAL, "result" => "refused").increment(1);
+        lines
     }
 }
 

@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod check;
 pub mod config;
+pub mod console_control;
 pub mod deadlines;
 pub mod dialplan_host;
 pub mod engine;

@@ -64,6 +64,9 @@ pub enum MediaCommand {
     /// The operator put the caller (`a` of a bridge) on hold: music for the caller.
     Hold { a: MediaId, prompts: Vec<Arc<Prompt>> },
     Resume { a: MediaId },
+    /// The operator muted (or unmuted) themselves: the caller (`a` of a
+    /// bridge) hears silence with the same timing instead of the operator.
+    Mute { a: MediaId, agent_muted: bool },
     StartRecording { id: MediaId, config: Box<RecordConfig> },
     StopRecording { id: MediaId },
     InfoDigit { id: MediaId, digit: DtmfDigit },
@@ -325,6 +328,7 @@ impl MediaLoop {
             }
             MediaCommand::Hold { a, prompts } => self.with_bridge(a, now, |bridge| bridge.hold(now, BridgeLeg::A, prompts)),
             MediaCommand::Resume { a } => self.with_bridge(a, now, |bridge| bridge.resume(now)),
+            MediaCommand::Mute { a, agent_muted } => self.with_bridge(a, now, |bridge| bridge.set_muted(BridgeLeg::B, agent_muted)),
             MediaCommand::Stop { id } => self.stop(id),
             MediaCommand::Shutdown => {
                 let ids: Vec<MediaId> = self.by_id.keys().copied().collect();

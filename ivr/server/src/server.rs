@@ -7,11 +7,11 @@
 //! starts is tracked and stopped on shutdown; nothing here decides call
 //! behaviour.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use agent_console::{ControlPlane, Health};
+use agent_console::{Console, ConsoleConfig, LiveState, SystemClock};
 use anyhow::Context;
 use ivr_sip::{Transmit, Transport};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::ServerConfig;
+use crate::console_control::{ConsoleRequest, EngineConsole};
 use crate::engine::{Engine, EngineStatus, WallClock};
 use crate::media_loop::{self, MediaCommand};
 use crate::dialplan_host::{self, DialplanStatus};
@@ -31,28 +32,12 @@ use crate::telemetry;
 /// Finished call records queued towards the database writer.
 const RECORD_QUEUE: usize = 16_384;
 
+/// The console's live state is republished at most this often (when
+/// something changed), well within its 1 s promise.
+const LIVE_INTERVAL: Duration = Duration::from_millis(250);
+
 /// How long BYEs sent at the end of the grace period may take to complete.
 const BYE_DRAIN: Duration = Duration::from_secs(3);
-
-struct Console {
-    status: Arc<EngineStatus>,
-    prompts_loaded: u64,
-    metrics: PrometheusHandle,
-}
-
-impl ControlPlane for Console {
-    fn health(&self) -> Health {
-        Health {
-            accepting_calls: self.status.accepting_calls.load(Ordering::Relaxed),
-            active_calls: self.status.active_calls.load(Ordering::Relaxed),
-            prompts_loaded: self.prompts_loaded,
-        }
-    }
-
-    fn render_metrics(&self) -> String {
-        self.metrics.render()
-    }
-}
 
 /// Runs `ivr serve` until SIGTERM or SIGINT and the graceful drain are done.
 pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
@@ -124,9 +109,25 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let console = Arc::new(Console { status: status.clone(), prompts_loaded: prompts_loaded as u64, metrics: metrics.clone() });
     let (installs_tx, mut installs) = mpsc::unbounded_channel();
-    let (_reload_requests_tx, reload_requests) = mpsc::unbounded_channel();
+    let (reload_requests_tx, reload_requests) = mpsc::unbounded_channel();
+    let (console_tx, mut console_requests) = mpsc::unbounded_channel();
+    let (live_tx, live_rx) = watch::channel(Arc::new(LiveState::new(Instant::now())));
+    let control = Arc::new(EngineConsole {
+        status: status.clone(),
+        prompts_loaded: prompts_loaded as u64,
+        metrics: metrics.clone(),
+        requests: console_tx,
+        live: live_rx,
+        dialplan_status: dialplan_status.clone(),
+        reloads: reload_requests_tx,
+        queues_file: config.acd.queues.clone(),
+        agents_file: config.acd.agents.clone(),
+        calendars_dir: config.dialplan.parent().map_or_else(|| PathBuf::from("calendars"), |d| d.join("calendars")),
+    });
+    let console = Console::new(control, store.clone(), ConsoleConfig::default(), Arc::new(SystemClock));
+    let mut live_tick = tokio::time::interval(LIVE_INTERVAL);
+    live_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tasks.spawn(dialplan_host::watch_and_reload(
         config.dialplan.clone(),
         config.prompts_dir.clone(),
@@ -188,6 +189,22 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             },
             Some(notice) = notices.recv() => engine.handle_media(Instant::now(), notice),
             Some(loaded) = installs.recv() => engine.install_dialplan(loaded),
+            Some(request) = console_requests.recv() => {
+                let now = Instant::now();
+                let (result, reply) = match request {
+                    ConsoleRequest::Agent { agent, command, reply } => (engine.console_command(now, agent, command), reply),
+                    ConsoleRequest::ApplyAcd { config, reply } => (engine.apply_acd_config(now, &config), reply),
+                };
+                // The console answers with the state the command left.
+                engine.take_live_dirty();
+                live_tx.send_replace(Arc::new(engine.live_state(now)));
+                let _ = reply.send(result);
+            }
+            _ = live_tick.tick() => {
+                if engine.take_live_dirty() {
+                    live_tx.send_replace(Arc::new(engine.live_state(Instant::now())));
+                }
+            }
             () = sleep => engine.handle_timeout(Instant::now()),
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
                 shutdown_deadline = Some(begin_shutdown(&mut engine, &config));
@@ -268,8 +285,8 @@ async fn flush(engine: &mut Engine, udp: &UdpSocket, tcp: &mut sip_tcp::Connecti
     }
 }
 
-async fn serve_http(listener: TcpListener, console: Arc<Console>, mut stop: watch::Receiver<bool>) {
-    let app = agent_console::router(console);
+async fn serve_http(listener: TcpListener, console: Console, mut stop: watch::Receiver<bool>) {
+    let app = agent_console::app(console).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stopped(&mut stop).await;

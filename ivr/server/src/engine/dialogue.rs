@@ -37,6 +37,7 @@ impl Engine {
         let context = CallContext { caller: call.caller.clone(), dialled: call.record.dialled.clone() };
         let interpreter = Interpreter::start(program, now, wallclock, context);
         call.dialogue = Some(Dialogue { interpreter, prompts });
+        self.live_dirty = true;
         self.snapshot_call(now, leg);
         self.drive_dialogue(now, leg);
     }

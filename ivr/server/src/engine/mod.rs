@@ -14,6 +14,7 @@
 
 mod agents;
 mod b2bua;
+mod console;
 mod dialogue;
 mod journey;
 mod queueing;
@@ -119,6 +120,9 @@ struct Call {
     /// The queue visits this call made, for the record.
     queue_history: Vec<record::QueueVisit>,
     callback_number: Option<String>,
+    /// The operator put the caller on hold / muted themselves (console).
+    on_hold: bool,
+    muted: bool,
     /// How the dialplan says the call counts if it ends in the IVR.
     dialplan_disposition: Option<ivr_store::Disposition>,
     /// The queue the callback request was left for.
@@ -175,6 +179,8 @@ pub struct Engine {
     offers: HashMap<(AcdCallId, AgentId), LegId>,
     /// Where each agent's phone is registered.
     agent_phones: HashMap<AgentId, Binding>,
+    /// Something the console shows changed (queues, agents, calls).
+    live_dirty: bool,
 }
 
 impl Engine {
@@ -210,6 +216,7 @@ impl Engine {
             out_legs: HashMap::new(),
             offers: HashMap::new(),
             agent_phones: HashMap::new(),
+            live_dirty: true,
             ports: RtpPortPool::new(config.media.rtp_ports),
             config,
             ua,
@@ -292,7 +299,14 @@ impl Engine {
             }
             MediaNotice::MediaTimeout { id } => {
                 let Some(&leg) = self.by_media.get(&id) else { return };
-                self.end_call(now, leg, EndReason::MediaTimeout);
+                if self.out_legs.contains_key(&leg) {
+                    // An operator's phone went silent: treated as the
+                    // operator hanging up (the caller goes on), then BYE.
+                    self.out_terminated(now, leg, None);
+                    self.ua.hangup(now, leg);
+                } else {
+                    self.end_call(now, leg, EndReason::MediaTimeout);
+                }
             }
         }
     }

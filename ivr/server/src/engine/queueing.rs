@@ -177,6 +177,7 @@ impl Engine {
     /// Carries out everything the ACD asked for.
     pub(super) fn drain_acd(&mut self, now: Instant) {
         while let Some(output) = self.acd.poll_output() {
+            self.live_dirty = true;
             match output {
                 AcdOutput::Log(event) => self.log_queue_event(now, event),
                 AcdOutput::Announce { call, position, estimated_wait } => self.announce(now, call, position, estimated_wait),

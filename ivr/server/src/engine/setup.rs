@@ -85,6 +85,8 @@ impl Engine {
             callback_number: None,
             callback_queue: None,
             dialplan_disposition: None,
+            on_hold: false,
+            muted: false,
             bridged_to: None,
             agent: None,
             agent_answered_at: None,

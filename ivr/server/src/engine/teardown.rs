@@ -82,6 +82,7 @@ impl Engine {
             d.interpreter.handle_input(now, self.clock.timestamp(now), ivr_dialplan::interpreter::Input::HungUp);
         }
         let Some(mut call) = self.calls.remove(&leg) else { return };
+        self.live_dirty = true;
         self.by_media.remove(&call.media_id);
         self.flow_deadlines.schedule(leg, None);
         let pseudonym = self.pseudonym_of(call.caller.as_deref());

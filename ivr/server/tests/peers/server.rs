@@ -165,7 +165,7 @@ impl Server {
         self.child = Some(child);
         self.sip = SocketAddr::from(([127, 0, 0, 1], sip_port));
         self.http = SocketAddr::from(([127, 0, 0, 1], http_port));
-        self.wait_healthy(Duration::from_secs(20));
+        self.wait_healthy(Duration::from_secs(60));
     }
 
     fn wait_healthy(&mut self, timeout: Duration) {

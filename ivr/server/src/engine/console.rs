@@ -1,0 +1,172 @@
+//! The console's view of the engine: the live state (queues, agents, calls
+//! with what the caller told the IVR) and the commands agents and
+//! supervisors send (status, wrap-up, hang-up, hold, transfer, survey).
+//!
+//! Owns translating console commands into ACD commands and call actions.
+//! It must never trust the console to have checked the state: every
+//! command is checked again here and refused with a `ControlError`, with
+//! nothing changed.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use agent_console::{AgentCommand, CallContext, ControlError, LiveState, TransferTarget};
+use ivr_acd::{AcdConfig, AgentId, CallId as AcdCallId, OfferFailure};
+use ivr_dialplan::interpreter::{Input, QueueOutcome};
+use tracing::info;
+
+use super::b2bua::{OutState, Purpose};
+use super::queueing::{QueueState, QueuedCall};
+use super::Engine;
+use crate::media_loop::MediaCommand;
+
+/// Priority of a caller an operator transferred to another queue: served
+/// before new callers.
+const TRANSFER_PRIORITY: i32 = 10;
+
+impl Engine {
+    /// Whether anything the console shows changed since the last call.
+    pub fn take_live_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.live_dirty)
+    }
+
+    /// The live state for the console's wallboard and agent views.
+    pub fn live_state(&self, now: Instant) -> LiveState {
+        let mut calls = BTreeMap::new();
+        let mut in_ivr = 0;
+        for call in self.calls.values() {
+            let Some(q) = call.queue.as_ref() else {
+                if call.ending.is_none() {
+                    in_ivr += 1;
+                }
+                continue;
+            };
+            let context = CallContext {
+                queue: self.acd.queue_id(&q.queue),
+                language: Some(call.record.language.clone()),
+                topic: call.topic.clone().filter(|t| !t.is_empty()),
+                ivr_path: call.path.as_str().to_owned(),
+                repeat_caller: false,
+                callback: matches!(q.state, QueueState::CallbackRegistered | QueueState::ChoosingCallback),
+                caller_number: call.caller.clone(),
+                on_hold: call.on_hold,
+                muted: call.muted,
+            };
+            calls.insert(q.acd_call, context);
+        }
+        LiveState { taken_at: now, acd: self.acd.snapshot(now), calls, in_ivr }
+    }
+
+    /// One command from the console, for `agent`.
+    pub fn console_command(&mut self, now: Instant, agent: AgentId, command: AgentCommand) -> Result<(), ControlError> {
+        self.live_dirty = true;
+        let result = match command {
+            AgentCommand::Login => self.acd.agent_login(now, agent).and_then(|()| self.acd.set_available(now, agent)).map_err(Into::into),
+            AgentCommand::Available => self.acd.set_available(now, agent).map_err(Into::into),
+            AgentCommand::Break { reason } => self.acd.set_break(now, agent, reason).map_err(Into::into),
+            AgentCommand::Logout => self.acd.agent_logout(now, agent).map_err(Into::into),
+            AgentCommand::WrapUpDone { call, disposition, notes } => {
+                info!(?call, disposition = disposition.as_deref().unwrap_or("-"), notes = notes.is_some(), "wrap-up done");
+                self.acd.wrap_up_done(now, agent).map_err(Into::into)
+            }
+            AgentCommand::Reject { call } => self.reject_offer(now, agent, call),
+            // A SIP phone answers by itself; the browser softphone's answer
+            // comes through its signalling.
+            AgentCommand::Answer { .. } => Err(ControlError::NotSupported { what: "answer for a SIP phone (the phone answers)" }),
+            // The operator's side ends as if their phone hung up: the caller
+            // goes on to the dialplan's after-call node (the survey).
+            AgentCommand::Hangup { call } | AgentCommand::SendToSurvey { call } => {
+                let leg = self.agent_leg(agent, call)?;
+                self.out_terminated(now, leg, None);
+                self.ua.hangup(now, leg);
+                Ok(())
+            }
+            AgentCommand::Hold { call, on } => {
+                let leg = self.agent_leg(agent, call)?;
+                self.out_hold(leg, on);
+                if let Some(c) = self.calls.get_mut(&self.out_legs[&leg].caller) {
+                    c.on_hold = on;
+                }
+                Ok(())
+            }
+            AgentCommand::Mute { call, on } => {
+                let leg = self.agent_leg(agent, call)?;
+                let caller = self.out_legs[&leg].caller;
+                let Some(c) = self.calls.get_mut(&caller) else { return Err(ControlError::NotYourCall(call)) };
+                c.muted = on;
+                self.media.send(MediaCommand::Mute { a: c.media_id, agent_muted: on });
+                Ok(())
+            }
+            AgentCommand::Transfer { call, to: TransferTarget::Queue(queue) } => self.transfer_to_queue(now, agent, call, queue),
+            AgentCommand::Transfer { to: TransferTarget::Agent(_), .. } => {
+                Err(ControlError::NotSupported { what: "transfer to a named agent (transfer to a queue instead)" })
+            }
+        };
+        self.drain_acd(now);
+        result
+    }
+
+    /// The outgoing leg connecting `agent` to `call`.
+    fn agent_leg(&self, agent: AgentId, call: AcdCallId) -> Result<ivr_sip::LegId, ControlError> {
+        self.out_legs
+            .iter()
+            .find(|(_, o)| o.state == OutState::Connected && o.purpose == Purpose::Agent { acd_call: call, agent })
+            .map(|(leg, _)| *leg)
+            .ok_or(ControlError::NotYourCall(call))
+    }
+
+    fn reject_offer(&mut self, now: Instant, agent: AgentId, call: AcdCallId) -> Result<(), ControlError> {
+        let leg = self.offers.remove(&(call, agent)).ok_or(ControlError::NotYourCall(call))?;
+        self.acd.offer_failed(now, call, agent, OfferFailure::Declined)?;
+        // The ACD has taken the offer back: the phone's CANCEL needs no report.
+        self.end_out_leg(now, leg);
+        Ok(())
+    }
+
+    /// The operator hands the caller to another queue: their leg ends, the
+    /// caller waits again (ahead of new callers) with music.
+    fn transfer_to_queue(&mut self, now: Instant, agent: AgentId, call: AcdCallId, queue: ivr_acd::QueueId) -> Result<(), ControlError> {
+        let leg = self.agent_leg(agent, call)?;
+        let caller = self.out_legs[&leg].caller;
+        let queue_name = self.acd.queue_name(queue).map(str::to_owned).ok_or(ControlError::NotYourCall(call))?;
+        let skills = Vec::new();
+        self.acd.call_ended(now, call, ivr_acd::EndedBy::Agent)?;
+        // The agent's leg ends without sending the caller to the survey.
+        self.end_out_leg(now, leg);
+        if let Some(c) = self.calls.get_mut(&caller) {
+            c.bridged_to = None;
+            self.media.send(MediaCommand::Unbridge { a: c.media_id });
+        }
+        self.leave_queue(now, caller);
+        let acd_call = AcdCallId(self.next_acd_call);
+        self.next_acd_call += 1;
+        let Some(c) = self.calls.get_mut(&caller) else { return Ok(()) };
+        c.queue = Some(QueuedCall { acd_call, queue: queue_name.clone(), callback_key: None, state: QueueState::Waiting, entered: now });
+        self.acd_calls.insert(acd_call, caller);
+        info!(parent: &c.span, queue = %queue_name, "transferred by the operator to another queue");
+        if let Err(e) = self.acd.enqueue(now, acd_call, queue, skills, TRANSFER_PRIORITY, Some(Duration::from_secs(900))) {
+            self.leave_queue(now, caller);
+            self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::OperatorHungUp));
+            return Err(e.into());
+        }
+        self.queue_playback_finished(now, caller);
+        Ok(())
+    }
+
+    /// New queue and agent files from the admin page: agents not yet known
+    /// are added, known ones get their skills; queues cannot change while
+    /// running (a restart applies them).
+    pub fn apply_acd_config(&mut self, now: Instant, config: &AcdConfig) -> Result<(), ControlError> {
+        self.live_dirty = true;
+        for agent in &config.agents {
+            match self.acd.agent_id(&agent.login) {
+                Some(id) => self.acd.set_agent_skills(now, id, &agent.skills)?,
+                None => {
+                    self.acd.add_agent(now, agent)?;
+                }
+            }
+        }
+        self.drain_acd(now);
+        Ok(())
+    }
+}
