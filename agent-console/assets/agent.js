@@ -104,6 +104,7 @@ function render() {
     $('hold').setAttribute('aria-pressed', String(call.on_hold));
     setText($('hold'), call.on_hold ? t('agent.resume') : t('agent.hold'));
     phone?.setMuted(call.muted);
+    phone?.setInCall(true);
     const select = $('transfer-queue');
     const names = self.queues.map((q) => q.name);
     if ([...select.options].map((o) => o.value).join() !== names.join()) {
@@ -111,6 +112,7 @@ function render() {
     }
   } else {
     phone?.setMuted(false);
+    phone?.setInCall(false);
   }
 
   // Wrap-up.

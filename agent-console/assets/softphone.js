@@ -1,8 +1,13 @@
-// The browser softphone: the microphone (getUserMedia), one
-// RTCPeerConnection per call, and signalling over `/api/softphone`
-// (JSON with a `type` tag, docs/console.md): the engine offers for each
-// call, the browser answers, both trickle ICE candidates, `bye` ends the
-// media, `ping`/`pong` every 10 s keep the socket honest.
+// The browser softphone: the microphone (getUserMedia), an
+// RTCPeerConnection with the engine's softphone leg, and signalling over
+// `/api/softphone` (JSON with a `type` tag, docs/console.md). Once the
+// socket is open and the microphone ready, the browser offers a media
+// session (`offer` with `call: null`; the engine's leg is the answering
+// side, docs/adr/0003-webrtc.md) that the engine bridges calls into; an
+// `offer` from the engine is answered too (a renegotiation, or a session
+// per call). Both sides trickle ICE candidates; `bye` ends the session and
+// the browser offers a new one; `ping`/`pong` every 10 s keep the socket
+// honest.
 //
 // Owns the page's media and its three visible states (microphone,
 // connection, audio) and the reconnect notice. Must never decide a call's
@@ -15,6 +20,7 @@ import { t, onLang, setText } from '/static/console.js';
 const PING_EVERY_MS = 10_000;
 const PONG_TIMEOUT_MS = 30_000;
 const MAX_RETRY_MS = 15_000;
+const REOFFER_MS = 1000;
 // STUN/TURN servers for the browser. The console API gives none yet
 // (docs/console.md): host candidates suffice on the operators' LAN.
 const ICE_SERVERS = [];
@@ -30,6 +36,7 @@ export function softphone(me) {
     device: document.getElementById('phone-device'),
     deviceWrap: document.getElementById('phone-device-wrap'),
     audio: document.getElementById('remote-audio'),
+    level: document.getElementById('phone-level'),
   };
   const state = { mic: 'off', conn: 'off', media: 'idle', notice: '' };
   let stream = null;
@@ -42,6 +49,9 @@ export function softphone(me) {
   let lastPong = 0;
   let muted = false;
   let started = false;
+  let refused = false;      // the engine answered our offer with an error
+  let reoffer = null;
+  let inCall = false;       // the page says a call is connected
 
   const show = () => {
     setText(ui.mic, t(`phone.mic.${state.mic}`));
@@ -93,7 +103,10 @@ export function softphone(me) {
     peer.onconnectionstatechange = () => {
       const s = peer.connectionState;
       if (s === 'connected') set({ media: 'connected', notice: '' });
-      else if (s === 'failed') set({ media: 'failed', notice: 'phone.notice.media_failed' });
+      else if (s === 'failed') {
+        set({ media: 'failed', notice: 'phone.notice.media_failed' });
+        if (peer === pc) { closePc(); offerAgainSoon(); }
+      }
       else if (s === 'disconnected') set({ media: 'disconnected' });
       else if (s === 'connecting' || s === 'new') set({ media: 'negotiating' });
     };
@@ -117,8 +130,10 @@ export function softphone(me) {
   }
 
   async function takeOffer(message) {
-    const same = pc && pc.signalingState !== 'closed' && call === message.call;
-    if (!same) { closePc(); pc = newPc(); call = message.call ?? null; }
+    // A session in place is renegotiated; otherwise a new one starts.
+    const renegotiate = pc && pc.signalingState === 'stable' && pc.connectionState !== 'closed';
+    if (!renegotiate) { closePc(); pc = newPc(); }
+    call = message.call ?? null;
     set({ media: 'negotiating' });
     try {
       await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
@@ -134,21 +149,56 @@ export function softphone(me) {
     }
   }
 
+  /** The browser's offer of a media session the engine bridges calls into. */
+  async function offerSession() {
+    clearTimeout(reoffer);
+    if (!stream || refused || !socket || socket.readyState !== WebSocket.OPEN) return;
+    closePc();
+    const peer = newPc();
+    pc = peer;
+    set({ media: 'negotiating' });
+    try {
+      await peer.setLocalDescription(await peer.createOffer());
+      // Sent before any candidate: those events are queued behind this task.
+      send({ type: 'offer', call: null, sdp: peer.localDescription.sdp });
+    } catch (e) {
+      set({ media: 'failed', notice: 'phone.notice.media_failed' });
+    }
+  }
+
+  function offerAgainSoon() {
+    clearTimeout(reoffer);
+    reoffer = setTimeout(offerSession, REOFFER_MS);
+  }
+
+  async function takeAnswer(message) {
+    if (!pc || pc.signalingState !== 'have-local-offer') return;
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+      call = message.call ?? call;
+      const queued = pendingIce;
+      pendingIce = [];
+      for (const ice of queued) await addIce(ice);
+    } catch (e) {
+      send({ type: 'error', reason: `answer refused: ${e}` });
+      set({ media: 'failed', notice: 'phone.notice.media_failed' });
+    }
+  }
+
   async function takeMessage(message) {
     switch (message.type) {
       case 'offer': return takeOffer(message);
-      case 'answer':
-        if (pc) {
-          try { await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp }); } catch (e) {
-            send({ type: 'error', reason: `answer refused: ${e}` });
-          }
-        }
-        return undefined;
+      case 'answer': return takeAnswer(message);
       case 'ice': return addIce(message);
-      case 'bye': closePc(); return undefined;
+      case 'bye': closePc(); offerAgainSoon(); return undefined;
       case 'ping': send({ type: 'pong' }); return undefined;
       case 'pong': lastPong = Date.now(); return undefined;
-      case 'error': set({ notice: 'phone.notice.engine_error' }); return undefined;
+      case 'error':
+        // An error while our offer waits for its answer: the engine will
+        // not take a session from us now; offer again after a reconnect.
+        if (pc && pc.signalingState === 'have-local-offer') { refused = true; closePc(); }
+        set({ notice: 'phone.notice.engine_error' });
+        return undefined;
       default: return undefined;
     }
   }
@@ -161,7 +211,9 @@ export function softphone(me) {
     ws.addEventListener('open', () => {
       retryMs = 1000;
       lastPong = Date.now();
+      refused = false;
       set({ conn: 'connected', notice: '' });
+      offerSession();
       clearInterval(pinger);
       pinger = setInterval(() => {
         if (Date.now() - lastPong > PONG_TIMEOUT_MS) { ws.close(); return; }
@@ -176,7 +228,7 @@ export function softphone(me) {
     ws.addEventListener('close', () => {
       if (socket !== ws) return;
       clearInterval(pinger);
-      const inCall = pc !== null;
+      clearTimeout(reoffer);
       closePc();
       set({ conn: 'reconnecting', notice: inCall ? 'phone.notice.dropped_in_call' : 'phone.notice.reconnecting' });
       setTimeout(connect, retryMs);
@@ -236,6 +288,27 @@ export function softphone(me) {
     if (stream) for (const track of stream.getAudioTracks()) track.enabled = !muted;
   }
 
+  // The received audio's level, and the packet counts in data attributes
+  // (`data-packets-in`, `data-packets-out`, `data-energy-in`, `data-codec`)
+  // for whoever checks that audio flows, a person or a test.
+  async function measure() {
+    const peer = pc;
+    if (!peer) { ui.level.value = 0; return; }
+    const report = await peer.getStats();
+    for (const s of report.values()) {
+      if (s.kind !== 'audio') continue;
+      if (s.type === 'inbound-rtp') {
+        ui.level.value = s.audioLevel ?? 0;
+        ui.level.dataset.packetsIn = s.packetsReceived ?? 0;
+        ui.level.dataset.energyIn = s.totalAudioEnergy ?? 0;
+        ui.level.dataset.codec = report.get(s.codecId)?.mimeType ?? '';
+      } else if (s.type === 'outbound-rtp') {
+        ui.level.dataset.packetsOut = s.packetsSent ?? 0;
+      }
+    }
+  }
+  setInterval(() => { measure().catch(() => {}); }, 1000);
+
   ui.start.addEventListener('click', begin);
   ui.device.addEventListener('change', () => {
     openMic(ui.device.value).catch(() => set({ notice: 'phone.notice.no_device' }));
@@ -254,6 +327,8 @@ export function softphone(me) {
   }
 
   return {
+    /** The page's word on whether a call is connected (for the notice). */
+    setInCall(on) { inCall = Boolean(on); },
     /** Silences the microphone locally (the engine mutes too). */
     setMuted(on) { muted = Boolean(on); applyMute(); },
     /** Asks for the microphone and connects (after a user's click). */
