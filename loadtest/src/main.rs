@@ -109,6 +109,9 @@ enum Command {
         /// Print the time of each phase.
         #[arg(long)]
         speed_report: bool,
+        /// Also store each call's queue events as its timeline.
+        #[arg(long)]
+        timeline: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -237,7 +240,7 @@ fn main() -> anyhow::Result<()> {
                 None => println!("no match: the reference is longer than the recording, or silent"),
             }
         }
-        Command::Year { simulated, calls, seed, days, from, db, root, speed_report, json } => {
+        Command::Year { simulated, calls, seed, days, from, db, root, speed_report, timeline, json } => {
             if !simulated {
                 bail!("only `loadtest year --simulated` exists so far");
             }
@@ -249,7 +252,8 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             let profile = sim::line_profile(&root, calls, from.zip(days))?;
-            let config = sim::SimConfig::new(root, profile, seed, db.clone());
+            let mut config = sim::SimConfig::new(root, profile, seed, db.clone());
+            config.timeline = timeline;
             eprintln!("simulating {calls} calls (seed {seed}) into {db}");
             let report = sim::run(&config)?;
             if json {

@@ -40,6 +40,7 @@ fn week_config(db: String, seed: u64) -> SimConfig {
     let profile = sim::line_profile(&root(), CALLS, Some((date(2026, 1, 12), 7))).expect("profile");
     let mut config = SimConfig::new(root(), profile, seed, db);
     config.keep_journeys = true;
+    config.timeline = true;
     config
 }
 
@@ -113,6 +114,13 @@ fn check_records(report: &SimReport, url: &str) {
             }
             if disposition == Disposition::CalledBack {
                 assert!(record.callback.is_some(), "{id}: a callback request is stored");
+            }
+            if record.details.queued_at_ms.is_some() {
+                let names: Vec<&str> = record.events.iter().map(|e| e.detail.as_str()).collect();
+                assert_eq!(names.first(), Some(&"ENTERQUEUE"), "{id}: the queue log is the timeline");
+                if disposition == Disposition::Answered {
+                    assert!(names.contains(&"CONNECT") && names.contains(&"COMPLETEAGENT"), "{id}: {names:?}");
+                }
             }
             if journey.intent == Intent::AbandonInIvr {
                 assert_eq!(record.record.end_reason, "caller_hangup");

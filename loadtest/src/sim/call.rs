@@ -213,8 +213,8 @@ impl SimCall {
     }
 
     /// The call's one record. `caller_left`: the caller hung up (else the
-    /// IVR did).
-    pub fn finish(mut self, ended_ms: i64, caller_left: bool, version: &str) -> FinishedCall {
+    /// IVR did); `timeline`: keep the queue events as the call's timeline.
+    pub fn finish(mut self, ended_ms: i64, caller_left: bool, version: &str, timeline: bool) -> FinishedCall {
         self.flush_node();
         let disposition = self.disposition(caller_left);
         let language = self.interpreter.language().to_owned();
@@ -256,7 +256,7 @@ impl SimCall {
                 disposition: Some(disposition),
                 ..CallDetails::default()
             },
-            events: self.events,
+            events: if timeline { self.events } else { Vec::new() },
             survey_answers: self.survey,
             callback: self.callback,
         }

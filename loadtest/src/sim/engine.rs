@@ -80,7 +80,8 @@ pub(super) struct Engine<'a> {
     base_ms: i64,
     heap: BinaryHeap<Reverse<(Instant, u64, Wake)>>,
     seq: u64,
-    calls: Vec<Option<SimCall>>,
+    /// Boxed: a call moves out of its slot and back on every step.
+    calls: Vec<Option<Box<SimCall>>>,
     free: Vec<u32>,
     live: u64,
     owners: Vec<Owner>,
@@ -91,6 +92,7 @@ pub(super) struct Engine<'a> {
     stats: EngineStats,
     dispositions: [u64; 16],
     journeys: Option<Vec<Journey>>,
+    timeline: bool,
     scratch: Vec<AcdOutput>,
 }
 
@@ -106,6 +108,7 @@ impl<'a> Engine<'a> {
         expected_calls: usize,
         batch_size: usize,
         keep_journeys: bool,
+        timeline: bool,
         sink: &'a mut RecordSink,
     ) -> Result<Engine<'a>, SimError> {
         let agents_needed = plan.peak_agents().max(1);
@@ -143,6 +146,7 @@ impl<'a> Engine<'a> {
             stats: EngineStats::default(),
             dispositions: [0; 16],
             journeys: keep_journeys.then(|| Vec::with_capacity(expected_calls)),
+            timeline,
             scratch: Vec::new(),
         })
     }
@@ -217,7 +221,7 @@ impl<'a> Engine<'a> {
                 (self.calls.len() - 1) as u32
             }
         };
-        self.calls[slot as usize] = Some(call);
+        self.calls[slot as usize] = Some(Box::new(call));
         self.owners.push(Owner::Live(slot));
         self.stats.calls += 1;
         self.live += 1;
@@ -356,7 +360,6 @@ impl<'a> Engine<'a> {
                     call.queued_at_ms = Some(ms);
                     call.abandon_at = Some(now + call.journey.patience);
                     call.callback_key_at = call.journey.callback_in_queue_after.map(|d| now + d);
-                    call.event(ms, CallEventKind::Note, "queued");
                     if self.acd.enqueue(now, CallId(call.number), self.queue, skills, priority, Some(max_wait)).is_err() {
                         call.stage = QueueStage::Left;
                         call.queued_at_ms = None;
@@ -431,12 +434,12 @@ impl<'a> Engine<'a> {
         self.finish(call, slot, now, true);
     }
 
-    fn finish(&mut self, call: SimCall, slot: u32, now: Instant, caller_left: bool) {
+    fn finish(&mut self, call: Box<SimCall>, slot: u32, now: Instant, caller_left: bool) {
         let number = call.number as usize;
         if let Some(owner) = self.owners.get_mut(number) {
             *owner = if call.stage == QueueStage::CallbackRequested { Owner::Callback } else { Owner::Gone };
         }
-        let record = call.finish(self.ms(now), caller_left, &self.line.program.version);
+        let record = call.finish(self.ms(now), caller_left, &self.line.program.version, self.timeline);
         if let Some(i) = Disposition::ALL.iter().position(|d| Some(*d) == record.details.disposition) {
             self.dispositions[i] += 1;
         }
@@ -454,7 +457,7 @@ impl<'a> Engine<'a> {
     }
 
     fn call_mut(&mut self, slot: u32) -> Option<&mut SimCall> {
-        self.calls.get_mut(slot as usize).and_then(Option::as_mut)
+        self.calls.get_mut(slot as usize).and_then(Option::as_mut).map(|c| &mut **c)
     }
 
     fn agent_answers(&mut self, now: Instant, agent: u32, call: u64) {
@@ -561,7 +564,7 @@ impl<'a> Engine<'a> {
                     *owner = Owner::Gone;
                 }
             }
-            AcdOutput::Log(event) => {
+            AcdOutput::Log(event) if self.timeline => {
                 let at_ms = self.base_ms + event.at_ms as i64;
                 if let Some(slot) = event.call.and_then(|c| self.live_slot(c.0))
                     && let Some(c) = self.call_mut(slot)
@@ -569,7 +572,7 @@ impl<'a> Engine<'a> {
                     c.event(at_ms, CallEventKind::Queue, event.kind.name());
                 }
             }
-            AcdOutput::Announce { .. } | AcdOutput::AgentStateChanged { .. } => {}
+            AcdOutput::Log(_) | AcdOutput::Announce { .. } | AcdOutput::AgentStateChanged { .. } => {}
         }
     }
 

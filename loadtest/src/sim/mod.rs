@@ -95,6 +95,9 @@ pub struct SimConfig {
     pub ring: DurationDist,
     /// Keep every call's journey in the result (for tests).
     pub keep_journeys: bool,
+    /// Store each call's queue events as its timeline (`call_events`):
+    /// about three more rows a call, so off for the year's speed run.
+    pub timeline: bool,
 }
 
 impl SimConfig {
@@ -111,6 +114,7 @@ impl SimConfig {
             target_secs: 20.0,
             ring: DurationDist::Uniform { min_secs: 2.0, max_secs: 5.0 },
             keep_journeys: false,
+            timeline: false,
         }
     }
 }
@@ -136,6 +140,22 @@ pub struct Timings {
     pub insert_secs: f64,
     pub report_secs: f64,
     pub total_secs: f64,
+    /// CPU time of the simulation thread alone, and of the whole process
+    /// (simulation, storage and SQLite threads): on a shared machine these
+    /// say more than wall-clock time. `None` off Linux.
+    pub simulation_cpu_secs: Option<f64>,
+    pub process_cpu_secs: Option<f64>,
+}
+
+/// utime + stime from a `/proc/.../stat` file, in seconds (the kernel
+/// reports them in USER_HZ, 100 a second on every Linux ABI).
+fn cpu_secs(stat_path: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(stat_path).ok()?;
+    // The command name may hold spaces: fields are counted after its ')'.
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// The result of a simulated run.
@@ -214,10 +234,12 @@ pub fn run(config: &SimConfig) -> Result<SimReport, SimError> {
         usize::try_from(config.profile.total_calls).unwrap_or(0),
         config.batch,
         config.keep_journeys,
+        config.timeline,
         &mut sink,
     )?;
     let (engine, journeys) = engine.run(arrivals)?;
     let simulate = simulating.elapsed();
+    let simulation_cpu_secs = cpu_secs("/proc/thread-self/stat");
     let stored = sink.finish()?;
     Ok(SimReport {
         profile: config.profile.name.clone(),
@@ -235,6 +257,8 @@ pub fn run(config: &SimConfig) -> Result<SimReport, SimError> {
             insert_secs: stored.insert_time.as_secs_f64(),
             report_secs: stored.report_time.as_secs_f64(),
             total_secs: began.elapsed().as_secs_f64(),
+            simulation_cpu_secs,
+            process_cpu_secs: cpu_secs("/proc/self/stat"),
         },
         journeys,
     })
@@ -282,8 +306,9 @@ pub fn summary(report: &SimReport) -> String {
 pub fn speed_report(report: &SimReport) -> String {
     let t = &report.timings;
     let rate = |secs: f64| if secs > 0.0 { report.engine.calls as f64 / secs } else { 0.0 };
+    let cpu = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} s"));
     format!(
-        "speed: load {:.2} s, simulate {:.2} s ({:.0} calls/s, {} events, {} stale), blocked on store {:.2} s, insert {:.2} s, report {:.2} s, total {:.2} s ({:.0} calls/s)",
+        "speed: load {:.2} s, simulate {:.2} s ({:.0} calls/s, {} events, {} stale), blocked on store {:.2} s, insert {:.2} s, report {:.2} s, total {:.2} s ({:.0} calls/s); CPU: simulation thread {}, whole process {}",
         t.load_secs,
         t.simulate_secs,
         rate(t.simulate_secs),
@@ -293,6 +318,8 @@ pub fn speed_report(report: &SimReport) -> String {
         t.insert_secs,
         t.report_secs,
         t.total_secs,
-        rate(t.total_secs)
+        rate(t.total_secs),
+        cpu(t.simulation_cpu_secs),
+        cpu(t.process_cpu_secs)
     )
 }
