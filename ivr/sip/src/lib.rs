@@ -44,8 +44,15 @@
 //! knows where each operator phone is reachable ([`Binding::invite`]). Behaviour, configuration
 //! and security notes: `docs/registrar.md`.
 //!
+//! # Transfers (REFER)
+//! An in-dialog REFER is checked (RFC 3515 2.4.2: 400 without exactly one Refer-To, 481 on an
+//! unknown dialog or outside one, 491 while an earlier one is unfinished) and surfaced as
+//! [`CallEvent::Refer`]; the application answers with [`UserAgent::accept_refer`] /
+//! [`UserAgent::notify_refer`] or [`UserAgent::reject_refer`]. We never send REFER ourselves.
+//!
 //! # Known limits
-//! No PRACK/100rel, session timers, UPDATE, authentication of our own requests, or DNS (the
+//! No PRACK/100rel, session timers, UPDATE, out-of-dialog REFER or SUBSCRIBE (incoming NOTIFY
+//! gets 405), authentication of our own requests, or DNS (the
 //! shell gives socket addresses). Registrations live in memory only; no RFC 5626 outbound,
 //! GRUU or Path. Forked 2xx from several remote tags are not ACKed/BYEd beyond the first. The ACK
 //! of a re-INVITE we answered raises no event (an answer carried in that ACK is not surfaced).
@@ -174,6 +181,17 @@ pub enum CallEvent {
         leg: LegId,
         status: u16,
         sdp: Option<Vec<u8>>,
+    },
+    /// An in-dialog REFER (RFC 3515) on a confirmed leg, either role (e.g. an operator's phone
+    /// transferring the call it took from us): exactly one Refer-To, its URI as sent (with any
+    /// `?headers`). Answer with [`UserAgent::accept_refer`] (then
+    /// [`UserAgent::notify_refer`] with the outcome) or [`UserAgent::reject_refer`]. The call
+    /// itself goes on: RFC 5589 has the transferor send BYE once told of the outcome.
+    Refer {
+        leg: LegId,
+        refer_to: String,
+        /// The Referred-By URI, when the REFER has one (RFC 3892).
+        referred_by: Option<String>,
     },
     /// From the registrar (see [`UserAgent::set_registrar`]): a phone became reachable, was
     /// unregistered or expired, or a source failed authentication. Not about a leg.

@@ -513,7 +513,7 @@ fn stamp_received(via: &str, from: SocketAddr) -> String {
 }
 
 /// Methods we implement (Allow header of 200 OK, 405 and 501).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER";
 
 /// The standard reason phrase for the status codes this crate sends.
 pub fn reason_phrase(status: u16) -> &'static str {
@@ -522,6 +522,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         180 => "Ringing",
         183 => "Session Progress",
         200 => "OK",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -9,5 +9,6 @@ mod scenarios {
     pub mod peers;
     pub mod props;
     pub mod raw;
+    pub mod refer;
     pub mod registrar;
 }

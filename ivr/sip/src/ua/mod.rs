@@ -1,6 +1,7 @@
 //! The user agent: transaction bookkeeping, the timer heap and input dispatch. Incoming-call
 //! (UAS) behaviour lives in `uas.rs`, outgoing-call (UAC) behaviour in `uac.rs`.
 
+mod refer;
 mod uac;
 mod uas;
 
@@ -152,13 +153,20 @@ struct Leg {
     cancel_sent: bool,
     hangup_requested: bool,
     terminal_reported: bool,
+    /// An incoming REFER (RFC 3515) waiting for the application, or the subscription it made.
+    refer: Option<refer::ReferIn>,
+    /// `hangup_after`: when the user agent ends the call by itself.
+    hangup_at: Option<Instant>,
     scheduled: Option<Instant>,
 }
 
 impl Leg {
     fn next_deadline(&self) -> Option<Instant> {
-        let p = self.pending_2xx.as_ref()?;
-        Some(p.retransmit_at.map_or(p.give_up_at, |r| r.min(p.give_up_at)))
+        let retransmit = self
+            .pending_2xx
+            .as_ref()
+            .map(|p| p.retransmit_at.map_or(p.give_up_at, |r| r.min(p.give_up_at)));
+        [retransmit, self.hangup_at].into_iter().flatten().min()
     }
 }
 

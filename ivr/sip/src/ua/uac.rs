@@ -53,6 +53,8 @@ impl UserAgent {
             cancel_sent: false,
             hangup_requested: false,
             terminal_reported: false,
+            refer: None,
+            hangup_at: None,
             scheduled: None,
         };
         self.dialogs.insert((call_id, local_tag), id);
@@ -118,7 +120,7 @@ impl UserAgent {
 
     /// A request inside the leg's dialog (RFC 3261 12.2.1.1): Request-URI is the remote target,
     /// From/To/Call-ID from the dialog, Route from the route set.
-    fn dialog_request(&self, leg: &Leg, method: Method, branch: String, cseq: u32) -> OutRequest {
+    pub(super) fn dialog_request(&self, leg: &Leg, method: Method, branch: String, cseq: u32) -> OutRequest {
         OutRequest {
             method,
             uri: leg.remote_target.clone(),
@@ -180,8 +182,11 @@ impl UserAgent {
     pub(super) fn send_bye(&mut self, now: Instant, id: LegId) {
         let branch = self.new_branch();
         let user_agent = self.config.user_agent.clone();
+        // A REFER the application has not answered yet is declined: the call it would move ends.
+        self.abandon_refer(now, id, 603);
         let Some(leg) = self.legs.get_mut(&id) else { return };
         leg.state = LegState::Terminating;
+        leg.hangup_at = None;
         leg.local_cseq += 1;
         // A re-INVITE the application has not answered yet gets its final response first.
         if let Some((tx, reinvite)) = leg.reinvite_in.take() {
@@ -208,7 +213,7 @@ impl UserAgent {
         self.start_non_invite(now, id, request, TxPurpose::Cancel, transport, peer);
     }
 
-    fn start_non_invite(
+    pub(super) fn start_non_invite(
         &mut self,
         now: Instant,
         id: LegId,

@@ -75,7 +75,9 @@ impl UserAgent {
             Method::Invite => self.on_new_invite(now, src, req),
             Method::Register if self.registrar.is_some() => self.on_register(now, src, &req),
             Method::Options => self.reply_options(now, src, &req),
-            Method::Bye | Method::Info => self.reply(now, src, &req, 481, &[], None),
+            // RFC 3515 allows REFER outside a dialog; we carry out transfers of our own
+            // calls only, so a REFER that names no call has nothing to act on.
+            Method::Bye | Method::Info | Method::Refer => self.reply(now, src, &req, 481, &[], None),
             Method::Other(_) => self.reply(now, src, &req, 501, &[("Allow", self.allow())], None),
             _ => self.reply(now, src, &req, 405, &[("Allow", self.allow())], None),
         }
@@ -128,7 +130,7 @@ impl UserAgent {
         self.reply(now, src, req, 200, &extra, None);
     }
 
-    fn new_server_tx(&mut self, src: Source, req: &Message, leg: Option<LegId>) -> TxId {
+    pub(super) fn new_server_tx(&mut self, src: Source, req: &Message, leg: Option<LegId>) -> TxId {
         let invite = req.method() == Some(&Method::Invite);
         let config = self.timer_config(src.transport);
         let kind = if invite {
@@ -153,7 +155,7 @@ impl UserAgent {
     }
 
     /// A response to a leg's INVITE (initial or re-INVITE) with our To-tag.
-    fn leg_response(
+    pub(super) fn leg_response(
         &self,
         id: LegId,
         req: &Message,
@@ -241,6 +243,8 @@ impl UserAgent {
             cancel_sent: false,
             hangup_requested: false,
             terminal_reported: false,
+            refer: None,
+            hangup_at: None,
             scheduled: None,
         };
         self.dialogs
@@ -348,6 +352,7 @@ impl UserAgent {
         match method {
             Method::Bye => self.on_bye(now, src, id, &req),
             Method::Invite => self.on_reinvite(now, src, id, req),
+            Method::Refer => self.on_refer(now, src, id, req),
             Method::Info => {
                 self.reply(now, src, &req, 200, &[], None);
                 let content_type = req.header("Content-Type").unwrap_or_default().trim().to_string();
@@ -366,6 +371,7 @@ impl UserAgent {
     fn on_bye(&mut self, now: Instant, src: Source, id: LegId, req: &Message) {
         // The 200 carries the To-tag the BYE already has.
         self.reply(now, src, req, 200, &[], None);
+        self.abandon_refer(now, id, 481);
         let Some(leg) = self.legs.get_mut(&id) else { return };
         let early_invite = (leg.role == Role::Uas && leg.state == LegState::Early)
             .then(|| leg.invite.take().zip(leg.invite_tx))
@@ -517,7 +523,14 @@ impl UserAgent {
     pub(super) fn on_leg_timeout(&mut self, now: Instant, id: LegId) {
         let t2 = self.config.t2;
         let Some(leg) = self.legs.get_mut(&id) else { return };
-        let Some(pending) = leg.pending_2xx.as_mut() else { return };
+        if leg.hangup_at.is_some_and(|at| at <= now) {
+            leg.hangup_at = None;
+            self.hangup(now, id);
+        }
+        let Some(leg) = self.legs.get_mut(&id) else { return };
+        let Some(pending) = leg.pending_2xx.as_mut() else {
+            return self.refresh_leg(id);
+        };
         if pending.give_up_at <= now {
             leg.pending_2xx = None;
             // RFC 3261 13.3.1.4: no ACK means the dialog is ended with BYE.

@@ -1,5 +1,6 @@
 //! A golden ladder: one seeded call on a lossy network, printed and compared with a checked-in
-//! transcript. `UPDATE_GOLDEN=1 cargo test -p ivr-sip golden` rewrites it after a reviewed change.
+//! transcript. `UPDATE_GOLDEN=1 cargo test -p ivr-sip golden` rewrites it after a reviewed change
+//! (the REFER ladder is in `refer.rs`: `UPDATE_GOLDEN=1 cargo test -p ivr-sip refer`).
 
 use std::time::Duration;
 
@@ -18,12 +19,17 @@ fn golden_ladder_call_with_loss_and_caller_hangup() {
     w.uac.hangup(now, leg);
     w.run_until_idle();
     w.assert_clean();
-    let mut ladder = w.ladder.join("\n");
-    ladder.push('\n');
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/call_with_loss.txt");
+    assert_golden("call_with_loss.txt", &w.ladder);
+}
+
+/// Compares a ladder with `tests/golden/<file>`; `UPDATE_GOLDEN=1` rewrites the file instead.
+pub fn assert_golden(file: &str, ladder: &[String]) {
+    let mut text = ladder.join("\n");
+    text.push('\n');
+    let path = format!("{}/tests/golden/{file}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(path, &ladder).expect("write golden file");
+        std::fs::write(&path, &text).expect("write golden file");
     }
-    let expected = std::fs::read_to_string(path).unwrap_or_default();
-    assert_eq!(ladder, expected, "ladder changed; review and rerun with UPDATE_GOLDEN=1");
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(text, expected, "{file} changed; review and rerun with UPDATE_GOLDEN=1");
 }

@@ -360,6 +360,7 @@ pub fn event_name(ev: &CallEvent) -> String {
         }
         CallEvent::Failed { status, .. } => format!("Failed {status}"),
         CallEvent::ReInviteResult { status, .. } => format!("ReInviteResult {status}"),
+        CallEvent::Refer { refer_to, .. } => format!("Refer {refer_to}"),
         CallEvent::Registration(ev) => format!("Registration {ev:?}"),
     }
 }

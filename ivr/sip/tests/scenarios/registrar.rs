@@ -476,7 +476,7 @@ fn options_lists_register_when_the_registrar_is_set() {
         Max-Forwards: 70\r\nFrom: <sip:1001@192.0.2.20>;tag=o\r\nTo: <sip:192.0.2.20>\r\n\
         Call-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
     let r = b.deliver(&phone, options.as_bytes());
-    assert_eq!(r[0].header("Allow"), Some("INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER"));
+    assert_eq!(r[0].header("Allow"), Some("INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, REGISTER"));
 }
 
 /// `UPDATE_GOLDEN=1 cargo test -p ivr-sip golden` rewrites it after a reviewed change.
