@@ -2,19 +2,22 @@
 //! implemented by forwarding every command to the engine task and reading
 //! the live state the engine publishes.
 //!
-//! Owns the channels between the HTTP tasks and the engine task, and the
-//! file writes of the admin pages (queue, agent and calendar files, written
+//! Owns the channels between the HTTP tasks and the engine task (with the
+//! browser softphones' links, [`SoftphoneLinks`], which the engine task
+//! polls itself), and the file writes of the admin pages (queue, agent and calendar files, written
 //! whole and renamed into place). It must never touch engine state from an
 //! HTTP task: the engine is changed only by the messages it receives.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::task::Poll;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::UNIX_EPOCH;
 
 use agent_console::{
     AcdFiles, AgentCommand, CalendarFile, ConsoleControl, ControlError, ControlPlane, DialplanInfo, Health, LiveState,
-    MonitorRequest, Reply, SoftphoneLink,
+    MonitorRequest, Reply, SoftphoneLink, SoftphoneMessage,
 };
 use ivr_acd::{AcdConfig, AgentId};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -27,6 +30,52 @@ use crate::engine::EngineStatus;
 pub enum ConsoleRequest {
     Agent { agent: AgentId, command: AgentCommand, reply: oneshot::Sender<Result<(), ControlError>> },
     ApplyAcd { config: Box<AcdConfig>, reply: oneshot::Sender<Result<(), ControlError>> },
+    /// A browser softphone's link for `agent`: the engine task keeps it
+    /// in its [`SoftphoneLinks`].
+    Softphone { agent: AgentId, link: SoftphoneLink },
+}
+
+/// The browser softphones' links, held by the engine task: one receiver
+/// and one sender per agent, so no task per link is needed. A link is
+/// replaced by a newer one for the same agent (its browser's socket closes
+/// when the old sender is dropped).
+#[derive(Debug, Default)]
+pub struct SoftphoneLinks {
+    links: HashMap<AgentId, SoftphoneLink>,
+}
+
+impl SoftphoneLinks {
+    pub fn insert(&mut self, agent: AgentId, link: SoftphoneLink) {
+        self.links.insert(agent, link);
+    }
+
+    /// The next message from any browser; `None` as the message: that
+    /// agent's link closed (and is forgotten). Pending while no link has
+    /// anything.
+    pub async fn next(&mut self) -> (AgentId, Option<SoftphoneMessage>) {
+        let (agent, message) = std::future::poll_fn(|cx| {
+            for (agent, link) in &mut self.links {
+                if let Poll::Ready(message) = link.from_browser.poll_recv(cx) {
+                    return Poll::Ready((*agent, message));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        if message.is_none() {
+            self.links.remove(&agent);
+        }
+        (agent, message)
+    }
+
+    /// Queues `message` for `agent`'s browser without waiting: a browser
+    /// that does not read its socket loses messages, not the engine's time.
+    pub fn send(&mut self, agent: AgentId, message: SoftphoneMessage) {
+        let Some(link) = self.links.get(&agent) else { return };
+        if let Err(e) = link.to_browser.try_send(message) {
+            tracing::warn!(error = %e, "softphone message to the browser dropped");
+        }
+    }
 }
 
 pub struct EngineConsole {
@@ -185,7 +234,80 @@ impl ConsoleControl for EngineConsole {
         })
     }
 
-    fn softphone(&self, _agent: AgentId, _link: SoftphoneLink) -> Reply<'_, ()> {
-        Box::pin(async { Err(ControlError::NotSupported { what: "connect a browser softphone yet" }) })
+    fn softphone(&self, agent: AgentId, link: SoftphoneLink) -> Reply<'_, ()> {
+        let sent = self.requests.send(ConsoleRequest::Softphone { agent, link }).map_err(|_| ControlError::ShuttingDown);
+        Box::pin(async move { sent })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use agent_console::{SoftphoneLink, SoftphoneMessage};
+    use ivr_acd::AgentId;
+    use tokio::sync::mpsc;
+
+    use super::SoftphoneLinks;
+
+    /// The browser's half of a link, as the console's relay holds it.
+    fn link() -> (SoftphoneLink, mpsc::Sender<SoftphoneMessage>, mpsc::Receiver<SoftphoneMessage>) {
+        let (to_engine, from_browser) = mpsc::channel(4);
+        let (to_browser, for_browser) = mpsc::channel(1);
+        (SoftphoneLink { from_browser, to_browser }, to_engine, for_browser)
+    }
+
+    async fn next(links: &mut SoftphoneLinks) -> (AgentId, Option<SoftphoneMessage>) {
+        tokio::time::timeout(Duration::from_secs(5), links.next()).await.expect("a message within 5 s")
+    }
+
+    #[tokio::test]
+    async fn messages_come_tagged_with_their_agent_and_a_closed_link_is_reported_once_then_forgotten() {
+        let mut links = SoftphoneLinks::default();
+        let (a, a_tx, mut a_rx) = link();
+        let (b, b_tx, _b_rx) = link();
+        links.insert(AgentId(1), a);
+        links.insert(AgentId(2), b);
+
+        b_tx.send(SoftphoneMessage::Ping).await.expect("the engine's side is open");
+        assert_eq!(next(&mut links).await, (AgentId(2), Some(SoftphoneMessage::Ping)));
+        a_tx.send(SoftphoneMessage::Bye { call: None }).await.expect("open");
+        assert_eq!(next(&mut links).await, (AgentId(1), Some(SoftphoneMessage::Bye { call: None })));
+
+        // The browser of agent 1 goes away: reported once, then the link is gone.
+        drop(a_tx);
+        assert_eq!(next(&mut links).await, (AgentId(1), None));
+        links.send(AgentId(1), SoftphoneMessage::Pong);
+        assert!(a_rx.recv().await.is_none(), "the forgotten link's sender is dropped: the relay closes the socket");
+        b_tx.send(SoftphoneMessage::Ping).await.expect("open");
+        assert_eq!(next(&mut links).await, (AgentId(2), Some(SoftphoneMessage::Ping)));
+    }
+
+    #[tokio::test]
+    async fn a_browser_that_does_not_read_loses_messages_and_the_engine_never_waits() {
+        let mut links = SoftphoneLinks::default();
+        let (a, _a_tx, mut a_rx) = link();
+        links.insert(AgentId(1), a);
+        // Capacity 1: the second message is dropped, not awaited.
+        links.send(AgentId(1), SoftphoneMessage::Pong);
+        links.send(AgentId(1), SoftphoneMessage::Ping);
+        assert_eq!(a_rx.recv().await, Some(SoftphoneMessage::Pong));
+        assert!(a_rx.try_recv().is_err(), "the message the full queue could not take was dropped");
+        // Messages for an agent with no link go nowhere.
+        links.send(AgentId(9), SoftphoneMessage::Pong);
+    }
+
+    #[tokio::test]
+    async fn a_newer_link_replaces_the_older_one_for_the_same_agent() {
+        let mut links = SoftphoneLinks::default();
+        let (old, _old_tx, mut old_rx) = link();
+        let (new, new_tx, mut new_rx) = link();
+        links.insert(AgentId(1), old);
+        links.insert(AgentId(1), new);
+        assert!(old_rx.recv().await.is_none(), "the old link's socket closes");
+        links.send(AgentId(1), SoftphoneMessage::Pong);
+        assert_eq!(new_rx.recv().await, Some(SoftphoneMessage::Pong));
+        new_tx.send(SoftphoneMessage::Ping).await.expect("open");
+        assert_eq!(next(&mut links).await, (AgentId(1), Some(SoftphoneMessage::Ping)));
     }
 }

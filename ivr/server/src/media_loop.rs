@@ -13,6 +13,16 @@
 //! out. It must never block on anything but `poll`, never decide call flow,
 //! and never let a socket error end a call (an ICMP port-unreachable from a
 //! caller that is not listening yet is normal).
+//!
+//! A browser softphone's media session (`ivr-softphone`'s `SoftphoneLeg`,
+//! its offer already answered by the engine) lives in a slot of its own:
+//! its RTP socket is the leg's ICE host candidate (RTCP is multiplexed; the
+//! pair's second socket stays idle), datagrams go into the leg, the leg's
+//! transmits out of that socket and its deadline into the queue. Bridged to
+//! a caller, the bridge's leg-B RTP goes into the leg (`send_rtp`; leg B's
+//! RTCP is dropped, str0m sends the browser its own) and the leg's
+//! decrypted RTP into the bridge's leg B. Unbridged, the session stays up,
+//! idle, for the agent's next call.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -24,10 +34,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ivr_media::bridge::{Bridge, BridgeEvent, Endpoint, LegId as BridgeLeg};
 use ivr_media::call::{MediaCall, MediaConfig, MediaEvent, Transmit};
-use ivr_media::session::RtpSession;
+use ivr_media::session::{RtpIdentity, RtpSession};
 use ivr_media::dtmf::{DtmfDigit, DtmfMethod};
 use ivr_media::prompt::Prompt;
 use ivr_media::recorder::{RecordConfig, Recording};
+use ivr_softphone::{SoftphoneEvent, SoftphoneLeg};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc::UnboundedSender;
@@ -67,6 +78,11 @@ pub enum MediaCommand {
     /// The operator muted (or unmuted) themselves: the caller (`a` of a
     /// bridge) hears silence with the same timing instead of the operator.
     Mute { a: MediaId, agent_muted: bool },
+    /// A browser softphone's session: `leg` has answered the browser's
+    /// offer with `rtp`'s address as its host candidate.
+    SoftphoneStart { id: MediaId, rtp: StdUdpSocket, rtcp: StdUdpSocket, leg: Box<SoftphoneLeg>, seed: u64 },
+    /// A candidate the browser trickled for the session `id`.
+    SoftphoneCandidate { id: MediaId, candidate: String },
     StartRecording { id: MediaId, config: Box<RecordConfig> },
     StopRecording { id: MediaId },
     InfoDigit { id: MediaId, digit: DtmfDigit },
@@ -93,6 +109,8 @@ pub enum MediaNotice {
     MediaTimeout { id: MediaId },
     /// The call's sockets are closed; the stream's totals.
     Stopped { id: MediaId, totals: MediaTotals },
+    /// A softphone session connected, was interrupted, resumed or failed.
+    Softphone { id: MediaId, event: SoftphoneEvent },
 }
 
 /// The engine's side of the media loop.
@@ -172,6 +190,8 @@ enum SlotMedia {
     Bridge(Box<BridgeUnit>),
     /// Leg B of the bridge held by slot `primary`.
     Partner { primary: usize },
+    /// A browser softphone session, bridged or idle.
+    Softphone(Box<SoftphoneUnit>),
     /// Transiently, while a slot's media is moved.
     Empty,
 }
@@ -179,6 +199,17 @@ enum SlotMedia {
 struct BridgeUnit {
     bridge: Bridge,
     partner: usize,
+}
+
+struct SoftphoneUnit {
+    leg: SoftphoneLeg,
+    /// The RTP socket's address as the browser knows it (the host
+    /// candidate; the socket may be bound to a wildcard address). Also the
+    /// name of the browser's stream on the bridge's leg B.
+    local: SocketAddr,
+    /// The slot of the bridge this session is leg B of.
+    primary: Option<usize>,
+    rng: fastrand::Rng,
 }
 
 struct CallSlot {
@@ -308,6 +339,16 @@ impl MediaLoop {
                     }
                 });
             }
+            MediaCommand::SoftphoneStart { id, rtp, rtcp, leg, seed } => self.start_softphone(now, id, rtp, rtcp, leg, seed),
+            MediaCommand::SoftphoneCandidate { id, candidate } => {
+                let Some(slot) = self.slot_of(id) else { return };
+                if let Some(Some(CallSlot { media: SlotMedia::Softphone(unit), .. })) = self.slots.get_mut(slot)
+                    && let Err(e) = unit.leg.add_remote_candidate(now, &candidate)
+                {
+                    tracing::debug!(?id, error = %e, "softphone candidate refused");
+                }
+                self.service(slot, now);
+            }
             MediaCommand::StartRecording { id, config } => self.with_call(id, now, |_, call| call.start_recording(now, *config)),
             MediaCommand::StopRecording { id } => self.with_call(id, now, |_, call| call.stop_recording(now)),
             MediaCommand::InfoDigit { id, digit } => self.with_call(id, now, |_, call| call.handle_info_dtmf(digit)),
@@ -378,7 +419,7 @@ impl MediaLoop {
         match &mut self.slots.get_mut(slot)?.as_mut()?.media {
             SlotMedia::Call(call) => Some(call.session_mut()),
             SlotMedia::Bridge(unit) => Some(unit.bridge.session_mut(BridgeLeg::A)),
-            SlotMedia::Partner { .. } | SlotMedia::Empty => None,
+            SlotMedia::Partner { .. } | SlotMedia::Softphone(_) | SlotMedia::Empty => None,
         }
     }
 
@@ -403,6 +444,29 @@ impl MediaLoop {
             }
         };
         let Some(call_a) = take_call(&mut self.slots, sa) else { return };
+        if let Some(Some(CallSlot { media: SlotMedia::Softphone(unit), .. })) = self.slots.get_mut(sb) {
+            let session_b = match unit.leg.negotiated() {
+                Some(n) if unit.primary.is_none() => {
+                    let identity = RtpIdentity::random(&mut unit.rng);
+                    Some(RtpSession::new(n.session_config(unit.local), identity, now, SystemTime::now()))
+                }
+                _ => None,
+            };
+            let Some(session_b) = session_b else {
+                tracing::warn!(?a, ?b, "bridge to a softphone session that is not negotiated or already bridged");
+                if let Some(Some(s)) = self.slots.get_mut(sa) {
+                    s.media = SlotMedia::Call(call_a);
+                }
+                return;
+            };
+            unit.primary = Some(sa);
+            let bridge = Bridge::from_sessions(call_a.into_session(), session_b);
+            if let Some(Some(s)) = self.slots.get_mut(sa) {
+                s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb }));
+            }
+            self.service(sa, now);
+            return;
+        }
         let Some(call_b) = take_call(&mut self.slots, sb) else {
             if let Some(Some(s)) = self.slots.get_mut(sa) {
                 s.media = SlotMedia::Call(call_a);
@@ -425,6 +489,10 @@ impl MediaLoop {
     fn unbridge(&mut self, now: Instant, slot: usize) {
         let primary = match self.slots.get(slot).and_then(Option::as_ref).map(|s| &s.media) {
             Some(SlotMedia::Partner { primary }) => *primary,
+            Some(SlotMedia::Softphone(unit)) => match unit.primary {
+                Some(primary) => primary,
+                None => return,
+            },
             Some(SlotMedia::Bridge(_)) => slot,
             _ => return,
         };
@@ -435,7 +503,11 @@ impl MediaLoop {
         let (session_a, session_b) = unit.bridge.into_sessions();
         s.media = SlotMedia::Call(MediaCall::from_session(session_a, inband));
         if let Some(Some(p)) = self.slots.get_mut(partner) {
-            p.media = SlotMedia::Call(MediaCall::from_session(session_b, p.inband_dtmf));
+            match &mut p.media {
+                // The browser's session stays up, idle, for the next call.
+                SlotMedia::Softphone(unit) => unit.primary = None,
+                _ => p.media = SlotMedia::Call(MediaCall::from_session(session_b, p.inband_dtmf)),
+            }
         }
         self.service(primary, now);
         self.service(partner, now);
@@ -446,6 +518,37 @@ impl MediaLoop {
     }
 
     fn start(&mut self, now: Instant, id: MediaId, rtp: StdUdpSocket, rtcp: StdUdpSocket, config: MediaConfig, seed: u64) {
+        let Some((slot, rtp, rtcp)) = self.register(rtp, rtcp) else {
+            let _ = self.notices.send(MediaNotice::MediaTimeout { id });
+            return;
+        };
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let inband_dtmf = config.inband_dtmf;
+        let call = MediaCall::new(config, &mut rng, now, SystemTime::now());
+        self.slots[slot] = Some(CallSlot { id, media: SlotMedia::Call(call), rtp, rtcp, play_token: 0, inband_dtmf });
+        self.by_id.insert(id, slot);
+        self.service(slot, now);
+    }
+
+    fn start_softphone(&mut self, now: Instant, id: MediaId, rtp: StdUdpSocket, rtcp: StdUdpSocket, leg: Box<SoftphoneLeg>, seed: u64) {
+        let Some(&local) = leg.config().host_candidates.first() else {
+            tracing::error!(?id, "softphone leg without a host candidate");
+            let _ = self.notices.send(MediaNotice::Softphone { id, event: SoftphoneEvent::Failed(ivr_softphone::FailReason::Closed) });
+            return;
+        };
+        let Some((slot, rtp, rtcp)) = self.register(rtp, rtcp) else {
+            let _ = self.notices.send(MediaNotice::Softphone { id, event: SoftphoneEvent::Failed(ivr_softphone::FailReason::Closed) });
+            return;
+        };
+        let unit = SoftphoneUnit { leg: *leg, local, primary: None, rng: fastrand::Rng::with_seed(seed) };
+        let media = SlotMedia::Softphone(Box::new(unit));
+        self.slots[slot] = Some(CallSlot { id, media, rtp, rtcp, play_token: 0, inband_dtmf: false });
+        self.by_id.insert(id, slot);
+        self.service(slot, now);
+    }
+
+    /// A free slot with both sockets registered under its tokens.
+    fn register(&mut self, rtp: StdUdpSocket, rtcp: StdUdpSocket) -> Option<(usize, UdpSocket, UdpSocket)> {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
@@ -459,15 +562,9 @@ impl MediaLoop {
         {
             tracing::error!(error = %e, "cannot register RTP sockets");
             self.free.push(slot);
-            let _ = self.notices.send(MediaNotice::MediaTimeout { id });
-            return;
+            return None;
         }
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let inband_dtmf = config.inband_dtmf;
-        let call = MediaCall::new(config, &mut rng, now, SystemTime::now());
-        self.slots[slot] = Some(CallSlot { id, media: SlotMedia::Call(call), rtp, rtcp, play_token: 0, inband_dtmf });
-        self.by_id.insert(id, slot);
-        self.service(slot, now);
+        Some((slot, rtp, rtcp))
     }
 
     fn stop(&mut self, id: MediaId) {
@@ -476,21 +573,29 @@ impl MediaLoop {
         self.unbridge(Instant::now(), slot);
         self.by_id.remove(&id);
         let Some(mut s) = self.slots[slot].take() else { return };
-        let SlotMedia::Call(mut call) = std::mem::replace(&mut s.media, SlotMedia::Empty) else { return };
-        if let Some(Transmit::Rtcp { to, len }) = call.hangup(&mut self.buf[..]) {
-            let _ = s.rtcp.send_to(&self.buf[..len], to);
-        }
+        let totals = match std::mem::replace(&mut s.media, SlotMedia::Empty) {
+            SlotMedia::Call(mut call) => {
+                if let Some(Transmit::Rtcp { to, len }) = call.hangup(&mut self.buf[..]) {
+                    let _ = s.rtcp.send_to(&self.buf[..len], to);
+                }
+                let stats = call.session().stats();
+                MediaTotals {
+                    packets_sent: stats.packets_sent,
+                    packets_received: stats.packets_received,
+                    packets_lost: stats.lost.max(0) as u64,
+                }
+            }
+            SlotMedia::Softphone(mut unit) => {
+                unit.leg.close();
+                MediaTotals::default()
+            }
+            _ => MediaTotals::default(),
+        };
         let registry = self.poll.registry();
         let _ = registry.deregister(&mut s.rtp);
         let _ = registry.deregister(&mut s.rtcp);
         self.deadlines.schedule(slot, None);
         self.free.push(slot);
-        let stats = call.session().stats();
-        let totals = MediaTotals {
-            packets_sent: stats.packets_sent,
-            packets_received: stats.packets_received,
-            packets_lost: stats.lost.max(0) as u64,
-        };
         let _ = self.notices.send(MediaNotice::Stopped { id, totals });
     }
 
@@ -526,7 +631,8 @@ impl MediaLoop {
                 (SlotMedia::Call(call), true) => call.handle_rtcp(now, from, bytes),
                 (SlotMedia::Bridge(unit), false) => unit.bridge.handle_rtp(now, target.1, from, bytes),
                 (SlotMedia::Bridge(unit), true) => unit.bridge.handle_rtcp(now, target.1, from, bytes),
-                (SlotMedia::Partner { .. } | SlotMedia::Empty, _) => {}
+                (SlotMedia::Softphone(unit), false) => unit.leg.handle_datagram(now, from, unit.local, bytes),
+                (SlotMedia::Softphone(_), true) | (SlotMedia::Partner { .. } | SlotMedia::Empty, _) => {}
             }
         }
         self.service(target.0, now);
@@ -537,21 +643,67 @@ impl MediaLoop {
     fn service(&mut self, slot: usize, now: Instant) {
         let Some(Some(mut s)) = self.slots.get_mut(slot).map(Option::take) else { return };
         let CallSlot { id, media, rtp, rtcp, play_token, .. } = &mut s;
+        let mut to_bridge = None;
         let deadline = match media {
             SlotMedia::Call(call) => Some(self.service_call(rtp, rtcp, *id, *play_token, call, now)),
             SlotMedia::Bridge(unit) => {
                 let partner = unit.partner;
-                let partner_slot = self.slots.get_mut(partner).and_then(Option::take);
-                let deadline = partner_slot.as_ref().map(|p| self.service_bridge((*id, rtp, rtcp), p, unit, now));
+                let mut partner_slot = self.slots.get_mut(partner).and_then(Option::take);
+                let deadline = partner_slot.as_mut().map(|p| self.service_bridge((*id, rtp, rtcp), p, unit, now));
                 if let Some(p) = partner_slot {
+                    // A softphone partner keeps its own deadline (str0m's timers).
+                    if let SlotMedia::Softphone(sp) = &p.media {
+                        self.deadlines.schedule(partner, sp.leg.poll_timeout());
+                    }
                     self.slots[partner] = Some(p);
                 }
+                deadline
+            }
+            SlotMedia::Softphone(unit) => {
+                let (deadline, rtp_in) = self.service_softphone(*id, rtp, unit, now);
+                to_bridge = unit.primary.filter(|_| !rtp_in.is_empty()).map(|p| (p, unit.local, rtp_in));
                 deadline
             }
             SlotMedia::Partner { .. } | SlotMedia::Empty => None,
         };
         self.slots[slot] = Some(s);
         self.deadlines.schedule(slot, deadline);
+        // The browser's audio into the bridge it is leg B of.
+        if let Some((primary, label, packets)) = to_bridge {
+            if let Some(Some(CallSlot { media: SlotMedia::Bridge(unit), .. })) = self.slots.get_mut(primary) {
+                for packet in &packets {
+                    unit.bridge.handle_rtp(now, BridgeLeg::B, label, packet);
+                }
+            }
+            self.service(primary, now);
+        }
+    }
+
+    /// Runs a softphone session's timers, sends its datagrams, forwards its
+    /// events; returns its deadline and the browser's RTP for the bridge
+    /// (dropped by the caller when the session is not bridged).
+    fn service_softphone(&mut self, id: MediaId, socket: &UdpSocket, unit: &mut SoftphoneUnit, now: Instant) -> (Option<Instant>, Vec<Vec<u8>>) {
+        if unit.leg.poll_timeout().is_some_and(|at| at <= now) {
+            unit.leg.handle_timeout(now);
+        }
+        self.send_softphone(socket, &mut unit.leg);
+        while let Some(event) = unit.leg.poll_event() {
+            tracing::debug!(?id, ?event, "softphone session");
+            let _ = self.notices.send(MediaNotice::Softphone { id, event });
+        }
+        let mut rtp = Vec::new();
+        while let Some(packet) = unit.leg.poll_rtp() {
+            rtp.push(packet);
+        }
+        (unit.leg.poll_timeout(), rtp)
+    }
+
+    fn send_softphone(&mut self, socket: &UdpSocket, leg: &mut SoftphoneLeg) {
+        while let Some(t) = leg.poll_transmit() {
+            if socket.send_to(&t.bytes, t.to).is_err() {
+                self.counters.send_errors += 1;
+            }
+        }
     }
 
     fn service_call(&mut self, rtp: &UdpSocket, rtcp: &UdpSocket, id: MediaId, token: u64, call: &mut MediaCall, now: Instant) -> Instant {
@@ -576,20 +728,33 @@ impl MediaLoop {
         call.poll_timeout()
     }
 
-    fn service_bridge(&mut self, a: (MediaId, &UdpSocket, &UdpSocket), b: &CallSlot, unit: &mut BridgeUnit, now: Instant) -> Instant {
+    fn service_bridge(&mut self, a: (MediaId, &UdpSocket, &UdpSocket), b: &mut CallSlot, unit: &mut BridgeUnit, now: Instant) -> Instant {
         let bridge = &mut unit.bridge;
         bridge.handle_timeout(now);
         while let Some((endpoint, transmit)) = bridge.poll_transmit(now, &mut self.buf[..]) {
-            let (rtp, rtcp) = match endpoint {
-                Endpoint::Leg(BridgeLeg::A) => (a.1, a.2),
-                Endpoint::Leg(BridgeLeg::B) => (&b.rtp, &b.rtcp),
+            let (rtp, rtcp) = match (endpoint, &mut b.media) {
+                (Endpoint::Leg(BridgeLeg::A), _) => (a.1, a.2),
+                // The browser's leg: RTP into the leg (SRTP out of its
+                // socket below); str0m sends the browser its own RTCP.
+                (Endpoint::Leg(BridgeLeg::B), SlotMedia::Softphone(sp)) => {
+                    if let Transmit::Rtp { len, .. } = transmit
+                        && let Err(e) = sp.leg.send_rtp(now, &self.buf[..len])
+                    {
+                        tracing::debug!(error = %e, "bridge RTP refused by the softphone leg");
+                    }
+                    continue;
+                }
+                (Endpoint::Leg(BridgeLeg::B), _) => (&b.rtp, &b.rtcp),
                 // No supervisor leg is attached by the engine yet.
-                Endpoint::Monitor => continue,
+                (Endpoint::Monitor, _) => continue,
             };
             match transmit {
                 Transmit::Rtp { to, len } => self.send(rtp, to, len, None),
                 Transmit::Rtcp { to, len } => self.send(rtcp, to, len, None),
             }
+        }
+        if let SlotMedia::Softphone(sp) = &mut b.media {
+            self.send_softphone(&b.rtp, &mut sp.leg);
         }
         while let Some(event) = bridge.poll_event() {
             let id_of = |leg| if leg == BridgeLeg::A { a.0 } else { b.id };

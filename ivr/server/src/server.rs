@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::ServerConfig;
-use crate::console_control::{ConsoleRequest, EngineConsole};
+use crate::console_control::{ConsoleRequest, EngineConsole, SoftphoneLinks};
 use crate::engine::{Engine, EngineStatus, WallClock};
 use crate::media_loop::{self, MediaCommand};
 use crate::dialplan_host::{self, DialplanStatus};
@@ -143,6 +143,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let (tcp_tx, mut tcp_events) = mpsc::channel(1024);
     tasks.spawn(sip_tcp::accept_loop(tcp, tcp_tx, stop_rx.clone()));
     let mut tcp_conns = sip_tcp::Connections::default();
+    let mut softphones = SoftphoneLinks::default();
 
     info!(sip = %config.sip.listen, http = %config.http_listen, prompts = prompts_loaded, "ivr ready");
 
@@ -169,6 +170,9 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             }
         }
         flush(&mut engine, &udp, &mut tcp_conns, &config.data_dir).await;
+        while let Some((agent, message)) = engine.poll_softphone() {
+            softphones.send(agent, message);
+        }
 
         let mut wake_at = engine.poll_timeout();
         for d in [shutdown_deadline, hard_deadline].into_iter().flatten() {
@@ -189,11 +193,17 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             },
             Some(notice) = notices.recv() => engine.handle_media(Instant::now(), notice),
             Some(loaded) = installs.recv() => engine.install_dialplan(loaded),
+            (agent, message) = softphones.next() => engine.softphone_message(Instant::now(), agent, message),
             Some(request) = console_requests.recv() => {
                 let now = Instant::now();
                 let (result, reply) = match request {
                     ConsoleRequest::Agent { agent, command, reply } => (engine.console_command(now, agent, command), reply),
                     ConsoleRequest::ApplyAcd { config, reply } => (engine.apply_acd_config(now, &config), reply),
+                    ConsoleRequest::Softphone { agent, link } => {
+                        softphones.insert(agent, link);
+                        engine.softphone_linked(now, agent);
+                        continue;
+                    }
                 };
                 // The console answers with the state the command left.
                 engine.take_live_dirty();

@@ -1,9 +1,11 @@
 //! Operators' phones: the registrar's bindings (who is reachable where), the
 //! ACD's offers turned into calls to those phones, and the agents' states.
 //!
-//! Owns the link between ACD agents and SIP registrations. Until the agent
-//! console lands, a registered phone is a logged-in, available agent, and
-//! an unregistered or expired one is logged out (`docs/acd.md`).
+//! Owns the link between ACD agents and SIP registrations. A registered
+//! phone is a logged-in, available agent, and an unregistered or expired
+//! one is logged out (`docs/acd.md`) unless the agent's browser softphone
+//! is linked. An agent whose browser softphone is connected is offered
+//! calls there first (`softphone.rs`), their phone otherwise.
 //!
 //! It must never offer a call to a phone the registrar does not hold.
 
@@ -41,6 +43,10 @@ impl Engine {
                     Some(binding) => {
                         self.agent_phones.insert(agent, binding);
                     }
+                    None if self.softphone_linked_for(agent) => {
+                        info!(%aor, "operator phone gone: the agent's softphone remains");
+                        self.agent_phones.remove(&agent);
+                    }
                     None => {
                         info!(%aor, "operator phone gone: agent logged out");
                         self.agent_phones.remove(&agent);
@@ -60,12 +66,17 @@ impl Engine {
         self.drain_acd(now);
     }
 
-    /// The ACD offers a queued caller to an operator: ring their phone.
+    /// The ACD offers a queued caller to an operator: ring their softphone
+    /// or their phone.
     pub(super) fn offer_to_agent(&mut self, now: Instant, call: AcdCallId, agent: AgentId, _queue: ivr_acd::QueueId) {
         let Some(&caller) = self.acd_calls.get(&call) else {
             let _ = self.acd.offer_failed(now, call, agent, OfferFailure::Unreachable);
             return;
         };
+        if self.softphone_offer(call, agent) {
+            info!(agent = self.acd.agent_login_name(agent).unwrap_or("?"), "offer rings in the agent's browser");
+            return;
+        }
         let Some(binding) = self.agent_phones.get(&agent).cloned() else {
             warn!(agent = self.acd.agent_login_name(agent).unwrap_or("?"), "offer to an agent with no registered phone");
             let _ = self.acd.offer_failed(now, call, agent, OfferFailure::Unreachable);
@@ -84,6 +95,10 @@ impl Engine {
     }
 
     pub(super) fn cancel_offer(&mut self, now: Instant, call: AcdCallId, agent: AgentId, reason: CancelReason) {
+        if self.softphone_offer_withdrawn(call, agent) {
+            tracing::debug!(?reason, "offer withdrawn from the browser");
+            return;
+        }
         if let Some(leg) = self.offers.remove(&(call, agent)) {
             tracing::debug!(?reason, "offer withdrawn: CANCEL");
             self.end_out_leg(now, leg);

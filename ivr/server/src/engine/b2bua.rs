@@ -184,25 +184,50 @@ impl Engine {
         call.queue_play = None;
         self.media.send(MediaCommand::Bridge { a: call.media_id, b: agent_media });
         match purpose {
-            Purpose::Agent { acd_call, agent } => {
-                info!(parent: &call.span, agent = self.acd.agent_login_name(agent).unwrap_or("?"), "operator answered: bridged");
-                if let Some(q) = call.queue.as_mut() {
-                    q.state = QueueState::Connected;
-                }
-                call.agent = self.acd.agent_login_name(agent).map(str::to_owned);
-                call.agent_answered_at = Some(now);
-                if let Err(e) = self.acd.offer_accepted(now, acd_call, agent) {
-                    warn!(error = %e, "the ACD refused the answer");
-                }
-                self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::Answered));
-                self.snapshot_call(now, caller);
-                self.drain_acd(now);
-            }
+            Purpose::Agent { acd_call, agent } => self.operator_connected(now, caller, acd_call, agent),
             Purpose::Transfer => {
                 info!(parent: &call.span, "transfer answered: bridged");
                 call.transferred = true;
             }
         }
+    }
+
+    /// An operator answered `caller` (their phone, or their softphone in
+    /// the console) and the media bridge is on its way: the ACD, the
+    /// dialplan and the record learn it.
+    pub(super) fn operator_connected(&mut self, now: Instant, caller: LegId, acd_call: AcdCallId, agent: AgentId) {
+        let Some(call) = self.calls.get_mut(&caller) else { return };
+        info!(parent: &call.span, agent = self.acd.agent_login_name(agent).unwrap_or("?"), "operator answered: bridged");
+        call.dialogue_play = None;
+        call.queue_play = None;
+        if let Some(q) = call.queue.as_mut() {
+            q.state = QueueState::Connected;
+        }
+        call.agent = self.acd.agent_login_name(agent).map(str::to_owned);
+        call.agent_answered_at = Some(now);
+        if let Err(e) = self.acd.offer_accepted(now, acd_call, agent) {
+            warn!(error = %e, "the ACD refused the answer");
+        }
+        self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::Answered));
+        self.snapshot_call(now, caller);
+        self.drain_acd(now);
+    }
+
+    /// The operator's side of a connected call ended (they hung up, or sent
+    /// the caller to the survey): the caller goes back to the IVR's
+    /// after-call node.
+    pub(super) fn operator_left(&mut self, now: Instant, caller: LegId, acd_call: AcdCallId) {
+        let Some(call) = self.calls.get_mut(&caller) else { return };
+        call.bridged_to = None;
+        call.agent_ended_at = Some(now);
+        self.media.send(MediaCommand::Unbridge { a: call.media_id });
+        info!(parent: &call.span, "the operator hung up");
+        if let Err(e) = self.acd.call_ended(now, acd_call, ivr_acd::EndedBy::Agent) {
+            tracing::debug!(error = %e, "call end for a call the ACD no longer held");
+        }
+        self.leave_queue(now, caller);
+        self.drain_acd(now);
+        self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::OperatorHungUp));
     }
 
     /// An outgoing leg failed before answering (4xx-6xx, timeout).
@@ -246,22 +271,16 @@ impl Engine {
             OutState::Connected => {
                 let out = self.out_legs.remove(&leg).expect("looked up above");
                 self.release_out_media(out);
-                let Some(call) = self.calls.get_mut(&caller) else { return };
-                call.bridged_to = None;
-                call.agent_ended_at = Some(now);
-                self.media.send(MediaCommand::Unbridge { a: call.media_id });
                 match purpose {
-                    Purpose::Agent { acd_call, .. } => {
-                        info!(parent: &call.span, "the operator hung up");
-                        if let Err(e) = self.acd.call_ended(now, acd_call, ivr_acd::EndedBy::Agent) {
-                            tracing::debug!(error = %e, "call end for a call the ACD no longer held");
-                        }
-                        self.leave_queue(now, caller);
-                        self.drain_acd(now);
-                        self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::OperatorHungUp));
-                    }
+                    Purpose::Agent { acd_call, .. } => self.operator_left(now, caller, acd_call),
                     // The far end of a transfer hung up: so does the caller's leg.
-                    Purpose::Transfer => self.end_call(now, caller, EndReason::Transferred),
+                    Purpose::Transfer => {
+                        let Some(call) = self.calls.get_mut(&caller) else { return };
+                        call.bridged_to = None;
+                        call.agent_ended_at = Some(now);
+                        self.media.send(MediaCommand::Unbridge { a: call.media_id });
+                        self.end_call(now, caller, EndReason::Transferred)
+                    }
                 }
             }
         }
@@ -290,7 +309,12 @@ impl Engine {
     /// The operator's phone put the caller on hold (or took them off it).
     pub(super) fn out_hold(&mut self, leg: LegId, on_hold: bool) {
         let Some(out) = self.out_legs.get(&leg) else { return };
-        let Some(call) = self.calls.get(&out.caller) else { return };
+        self.hold_caller(out.caller, on_hold);
+    }
+
+    /// The operator (phone or console) put the caller on hold: music for the caller.
+    pub(super) fn hold_caller(&mut self, caller: LegId, on_hold: bool) {
+        let Some(call) = self.calls.get(&caller) else { return };
         if on_hold {
             let music: Vec<_> = call.dialogue.as_ref().and_then(|d| d.prompts.get(HOLD_MUSIC).cloned()).into_iter().collect();
             self.media.send(MediaCommand::Hold { a: call.media_id, prompts: music });

@@ -15,14 +15,25 @@ use ivr_acd::{AcdConfig, AgentId, CallId as AcdCallId, OfferFailure};
 use ivr_dialplan::interpreter::{Input, QueueOutcome};
 use tracing::info;
 
+use ivr_sip::LegId;
+
 use super::b2bua::{OutState, Purpose};
 use super::queueing::{QueueState, QueuedCall};
 use super::Engine;
 use crate::media_loop::MediaCommand;
 
-/// Priority of a caller an operator transferred to another queue: served
-/// before new callers.
+/// Priority of a caller an operator transferred to another queue (or whose
+/// operator's browser dropped): served before new callers.
 const TRANSFER_PRIORITY: i32 = 10;
+
+/// How an agent is connected to a call.
+#[derive(Debug, Clone, Copy)]
+enum Operator {
+    /// A SIP phone, by this outgoing leg.
+    Phone(LegId),
+    /// The browser softphone's session.
+    Softphone,
+}
 
 impl Engine {
     /// Whether anything the console shows changed since the last call.
@@ -70,28 +81,33 @@ impl Engine {
                 self.acd.wrap_up_done(now, agent).map_err(Into::into)
             }
             AgentCommand::Reject { call } => self.reject_offer(now, agent, call),
-            // A SIP phone answers by itself; the browser softphone's answer
-            // comes through its signalling.
-            AgentCommand::Answer { .. } => Err(ControlError::NotSupported { what: "answer for a SIP phone (the phone answers)" }),
+            // The browser softphone's answer bridges the caller to the
+            // agent's session; a SIP phone answers by itself.
+            AgentCommand::Answer { call } => self.softphone_answer(now, agent, call),
             // The operator's side ends as if their phone hung up: the caller
             // goes on to the dialplan's after-call node (the survey).
-            AgentCommand::Hangup { call } | AgentCommand::SendToSurvey { call } => {
-                let leg = self.agent_leg(agent, call)?;
-                self.out_terminated(now, leg, None);
-                self.ua.hangup(now, leg);
-                Ok(())
-            }
+            AgentCommand::Hangup { call } | AgentCommand::SendToSurvey { call } => match self.agent_call(agent, call)? {
+                (_, Operator::Phone(leg)) => {
+                    self.out_terminated(now, leg, None);
+                    self.ua.hangup(now, leg);
+                    Ok(())
+                }
+                (caller, Operator::Softphone) => {
+                    self.softphone_release(agent);
+                    self.operator_left(now, caller, call);
+                    Ok(())
+                }
+            },
             AgentCommand::Hold { call, on } => {
-                let leg = self.agent_leg(agent, call)?;
-                self.out_hold(leg, on);
-                if let Some(c) = self.calls.get_mut(&self.out_legs[&leg].caller) {
+                let (caller, _) = self.agent_call(agent, call)?;
+                self.hold_caller(caller, on);
+                if let Some(c) = self.calls.get_mut(&caller) {
                     c.on_hold = on;
                 }
                 Ok(())
             }
             AgentCommand::Mute { call, on } => {
-                let leg = self.agent_leg(agent, call)?;
-                let caller = self.out_legs[&leg].caller;
+                let (caller, _) = self.agent_call(agent, call)?;
                 let Some(c) = self.calls.get_mut(&caller) else { return Err(ControlError::NotYourCall(call)) };
                 c.muted = on;
                 self.media.send(MediaCommand::Mute { a: c.media_id, agent_muted: on });
@@ -106,16 +122,22 @@ impl Engine {
         result
     }
 
-    /// The outgoing leg connecting `agent` to `call`.
-    fn agent_leg(&self, agent: AgentId, call: AcdCallId) -> Result<ivr_sip::LegId, ControlError> {
+    /// The caller `agent` is connected to on `call`, and how.
+    fn agent_call(&self, agent: AgentId, call: AcdCallId) -> Result<(LegId, Operator), ControlError> {
+        if let Some(talk) = self.softphone_talk(agent).filter(|t| t.acd_call == call) {
+            return Ok((talk.caller, Operator::Softphone));
+        }
         self.out_legs
             .iter()
             .find(|(_, o)| o.state == OutState::Connected && o.purpose == Purpose::Agent { acd_call: call, agent })
-            .map(|(leg, _)| *leg)
+            .map(|(leg, o)| (o.caller, Operator::Phone(*leg)))
             .ok_or(ControlError::NotYourCall(call))
     }
 
     fn reject_offer(&mut self, now: Instant, agent: AgentId, call: AcdCallId) -> Result<(), ControlError> {
+        if let Some(result) = self.softphone_reject(now, agent, call) {
+            return result;
+        }
         let leg = self.offers.remove(&(call, agent)).ok_or(ControlError::NotYourCall(call))?;
         self.acd.offer_failed(now, call, agent, OfferFailure::Declined)?;
         // The ACD has taken the offer back: the phone's CANCEL needs no report.
@@ -126,13 +148,26 @@ impl Engine {
     /// The operator hands the caller to another queue: their leg ends, the
     /// caller waits again (ahead of new callers) with music.
     fn transfer_to_queue(&mut self, now: Instant, agent: AgentId, call: AcdCallId, queue: ivr_acd::QueueId) -> Result<(), ControlError> {
-        let leg = self.agent_leg(agent, call)?;
-        let caller = self.out_legs[&leg].caller;
+        let (caller, operator) = self.agent_call(agent, call)?;
+        self.acd.queue_name(queue).ok_or(ControlError::NotYourCall(call))?;
+        self.requeue(now, caller, call, queue)?;
+        // The agent's leg ends without sending the caller to the survey; a
+        // softphone session stays up for the next call.
+        match operator {
+            Operator::Phone(leg) => self.end_out_leg(now, leg),
+            Operator::Softphone => self.softphone_release(agent),
+        }
+        Ok(())
+    }
+
+    /// The caller's operator is gone without the call ending (a transfer
+    /// to a queue, a browser that dropped): `call` ends for the ACD (the
+    /// agent goes to wrap-up) and the caller waits again in `queue`, ahead
+    /// of new callers, with music.
+    pub(super) fn requeue(&mut self, now: Instant, caller: LegId, call: AcdCallId, queue: ivr_acd::QueueId) -> Result<(), ControlError> {
         let queue_name = self.acd.queue_name(queue).map(str::to_owned).ok_or(ControlError::NotYourCall(call))?;
         let skills = Vec::new();
         self.acd.call_ended(now, call, ivr_acd::EndedBy::Agent)?;
-        // The agent's leg ends without sending the caller to the survey.
-        self.end_out_leg(now, leg);
         if let Some(c) = self.calls.get_mut(&caller) {
             c.bridged_to = None;
             self.media.send(MediaCommand::Unbridge { a: c.media_id });
@@ -143,7 +178,7 @@ impl Engine {
         let Some(c) = self.calls.get_mut(&caller) else { return Ok(()) };
         c.queue = Some(QueuedCall { acd_call, queue: queue_name.clone(), callback_key: None, state: QueueState::Waiting, entered: now });
         self.acd_calls.insert(acd_call, caller);
-        info!(parent: &c.span, queue = %queue_name, "transferred by the operator to another queue");
+        info!(parent: &c.span, queue = %queue_name, "back in a queue, ahead of new callers");
         if let Err(e) = self.acd.enqueue(now, acd_call, queue, skills, TRANSFER_PRIORITY, Some(Duration::from_secs(900))) {
             self.leave_queue(now, caller);
             self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::OperatorHungUp));

@@ -20,6 +20,7 @@ mod journey;
 mod queueing;
 mod record;
 mod setup;
+mod softphone;
 mod teardown;
 
 use std::collections::{HashMap, VecDeque};
@@ -181,6 +182,8 @@ pub struct Engine {
     agent_phones: HashMap<AgentId, Binding>,
     /// Something the console shows changed (queues, agents, calls).
     live_dirty: bool,
+    /// Agents' browser softphones (links, media sessions, their calls).
+    softphones: softphone::Softphones,
 }
 
 impl Engine {
@@ -217,6 +220,7 @@ impl Engine {
             offers: HashMap::new(),
             agent_phones: HashMap::new(),
             live_dirty: true,
+            softphones: softphone::Softphones::default(),
             ports: RtpPortPool::new(config.media.rtp_ports),
             config,
             ua,
@@ -297,6 +301,7 @@ impl Engine {
                 let Some(&leg) = self.by_media.get(&id) else { return };
                 self.on_recording_finished(now, leg, *recording);
             }
+            MediaNotice::Softphone { id, event } => self.on_softphone_event(now, id, event),
             MediaNotice::MediaTimeout { id } => {
                 let Some(&leg) = self.by_media.get(&id) else { return };
                 if self.out_legs.contains_key(&leg) {
