@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 const NS = 'http://www.w3.org/2000/svg';
 const W = 640;
 const H = 260;
-const M = { top: 16, right: 16, bottom: 56, left: 48 };
+const M = { top: 16, right: 16, bottom: 64, left: 56 };
 const COLOURS = ['#0b5cad', '#1c7a3a', '#b3261e', '#8a5a00'];
 
 let report = null;
@@ -52,7 +52,7 @@ function xLabels(root, labels, band) {
     const y = H - M.bottom + 14;
     root.append(svg('text', {
       x, y, 'text-anchor': 'end', 'font-size': 11, fill: '#1b1f24', transform: `rotate(-35 ${x} ${y})`,
-    }, label));
+    }, shortLabel(label)));
   });
 }
 
@@ -61,11 +61,26 @@ function legend(series) {
     el('span', { class: `swatch s${i}`, 'aria-hidden': 'true' }), s)));
 }
 
+/** A short axis label: `2026-11-28 10:00 +01:00` -> `11-28 10:00`,
+ *  `2026-11-28` -> `11-28`; others as they are. */
+export function shortLabel(label) {
+  const m = /^\d{4}-(\d{2})-(\d{2})(?: (\d{2}:\d{2}))?/.exec(label);
+  if (!m) return label;
+  return m[3] ? `${m[1]}-${m[2]} ${m[3]}` : `${m[1]}-${m[2]}`;
+}
+
+/** The top of a count axis: four grid steps of a whole, round size. */
+export function countMax(max) {
+  const quarter = Math.max(1, max / 4);
+  const step = 10 ** Math.floor(Math.log10(quarter));
+  const tick = [1, 2, 2.5, 5, 10].map((m) => m * step).find((t) => t >= quarter && Number.isInteger(t)) ?? 10 * step;
+  return 4 * tick;
+}
+
 /** Bars side by side for each group; `series`: [{ name, values }]. */
 export function barChart(labels, series, format, summary) {
   const max = Math.max(1, ...series.flatMap((s) => s.values.filter((v) => v !== null)));
-  // Counts: at least 4 so that the four grid lines fall on whole numbers.
-  const nice = Math.max(4, niceMax(max));
+  const nice = countMax(max);
   const root = frame(summary, nice, format);
   const band = (W - M.left - M.right) / Math.max(1, labels.length);
   const barW = Math.max(1, (band * 0.8) / series.length);
@@ -109,12 +124,6 @@ export function lineChart(labels, values, max, format, summary, target) {
   });
   xLabels(root, labels, band);
   return [root];
-}
-
-function niceMax(max) {
-  const step = 10 ** Math.floor(Math.log10(max));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= max) return m * step;
-  return max;
 }
 
 function groupLabel(group) {

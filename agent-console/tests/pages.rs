@@ -8,11 +8,7 @@
 //! server; the pages' markup, scripts and translation table are read from
 //! the embedded files themselves.
 
-// The assets module is compiled here directly, so that these tests do not
-// depend on where the application merges it.
-#[allow(dead_code)]
-#[path = "../src/assets.rs"]
-mod assets;
+use agent_console::assets;
 
 use std::collections::{BTreeMap, BTreeSet};
 
