@@ -45,3 +45,6 @@ mod crash;
 
 #[path = "peers/reload.rs"]
 mod reload;
+
+#[path = "peers/console_e2e.rs"]
+mod console_e2e;
