@@ -19,6 +19,7 @@ mod dialogue;
 mod journey;
 mod queueing;
 mod record;
+mod refer;
 mod setup;
 mod softphone;
 mod teardown;
@@ -418,6 +419,7 @@ impl Engine {
                     self.out_failed(now, leg, purpose, caller, status);
                 }
             }
+            CallEvent::Refer { leg, refer_to, referred_by } => self.on_refer(now, leg, &refer_to, referred_by.as_deref()),
             CallEvent::Registration(event) => self.on_registration(now, event),
             CallEvent::Cancelled { leg } => self.forget(now, leg, EndReason::Cancelled),
             CallEvent::ReInvite { leg, sdp } => self.on_reinvite(now, leg, sdp),
