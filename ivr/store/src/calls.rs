@@ -55,14 +55,14 @@ const CALL_COLUMNS: [&str; 31] = [
     "provisional",
 ];
 
-/// Bound parameters per multi-row statement. PostgreSQL (limit 65,535)
-/// is fastest with the largest statements; through sqlx, SQLite (limit
-/// 32,766) slows down more than linearly with statement size and is fastest
-/// around 300 (`examples/insert_bench.rs`: 4,100 full calls/s at 300 against
-/// 1,400 at 3,000 and 500 at 30,000, debug build).
+/// Bound parameters per multi-row statement, near each backend's limit
+/// (PostgreSQL 65,535; SQLite 32,766): with anonymous placeholders on
+/// SQLite the largest statements are the fastest on both
+/// (`examples/insert_bench.rs`, debug build, 10,000 full calls: SQLite 2,600
+/// calls/s at 320 parameters, 4,900 at 3,200, 6,600 at 30,000).
 fn max_params(backend: Backend) -> usize {
     match backend {
-        Backend::Sqlite => 320,
+        Backend::Sqlite => 30_000,
         Backend::Postgres => 30_000,
     }
 }
@@ -84,7 +84,10 @@ const CALLBACK_COLUMNS: [&str; 6] =
     ["call_id", "queue", "number_clear", "requested_at_ms", "purge_after_ms", "state"];
 
 /// `INSERT INTO table (columns) VALUES ($1, ..), (..) conflict` for `rows` rows.
-fn insert_sql(table: &str, columns: &[&str], rows: usize, conflict: &str) -> String {
+/// SQLite gets anonymous `?` placeholders (bound in order): with `$N`, sqlx
+/// looks every parameter up by name, a scan per parameter that made large
+/// statements cost the square of their size (profiled by the simulated year).
+fn insert_sql(backend: Backend, table: &str, columns: &[&str], rows: usize, conflict: &str) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut n = 0;
     for row in 0..rows {
@@ -94,7 +97,10 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize, conflict: &str) -> Str
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${n}"));
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => sql.push_str(&format!("${n}")),
+            }
         }
         sql.push(')');
     }
@@ -140,7 +146,7 @@ impl Store {
         }
         let query_error = |source| StoreError::Query { backend: self.backend, op: "insert_finished", source };
         let mut tx = self.pool.begin().await.map_err(query_error)?;
-        insert_all(&mut tx, calls, max_params(self.backend)).await.map_err(query_error)?;
+        insert_all(&mut tx, calls, self.backend).await.map_err(query_error)?;
         tx.commit().await.map_err(query_error)
     }
 
@@ -150,7 +156,7 @@ impl Store {
         let query_error = |source| StoreError::Query { backend: self.backend, op: "insert_survey_answers", source };
         let rows: Vec<(&str, &SurveyAnswer)> = answers.iter().map(|answer| (call_id, answer)).collect();
         let mut conn = self.pool.acquire().await.map_err(query_error)?;
-        insert_survey_answers(&mut conn, &rows, max_params(self.backend)).await.map_err(query_error)
+        insert_survey_answers(&mut conn, &rows, self.backend).await.map_err(query_error)
     }
 
     /// The stored `calls` row (v1 columns) for `call_id`, if any.
@@ -205,9 +211,10 @@ fn surviving_records(calls: &[FinishedCall]) -> Vec<&FinishedCall> {
 
 /// Inserts `calls` and their children with multi-row statements: a few
 /// statements per batch instead of nine per call.
-async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], max_params: usize) -> Result<(), sqlx::Error> {
+async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], backend: Backend) -> Result<(), sqlx::Error> {
+    let max_params = max_params(backend);
     for chunk in surviving_records(calls).chunks(max_params / CALL_COLUMNS.len()) {
-        let sql = insert_sql("calls", &CALL_COLUMNS, chunk.len(), &CALL_CONFLICT);
+        let sql = insert_sql(backend, "calls", &CALL_COLUMNS, chunk.len(), &CALL_CONFLICT);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for call in chunk {
             let (r, d) = (&call.record, &call.details);
@@ -250,7 +257,7 @@ async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], max_params
     let events: Vec<(&str, &CallEvent)> =
         calls.iter().flat_map(|call| call.events.iter().map(move |event| (call.call_id(), event))).collect();
     for chunk in events.chunks(max_params / EVENT_COLUMNS.len()) {
-        let sql = insert_sql("call_events", &EVENT_COLUMNS, chunk.len(), "ON CONFLICT (call_id, seq) DO NOTHING");
+        let sql = insert_sql(backend, "call_events", &EVENT_COLUMNS, chunk.len(), "ON CONFLICT (call_id, seq) DO NOTHING");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (call_id, event) in chunk {
             query = query.bind(*call_id).bind(event.seq).bind(event.at_ms).bind(event.kind.as_str()).bind(&event.detail);
@@ -262,12 +269,12 @@ async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], max_params
         .iter()
         .flat_map(|call| call.survey_answers.iter().map(move |answer| (call.call_id(), answer)))
         .collect();
-    insert_survey_answers(conn, &answers, max_params).await?;
+    insert_survey_answers(conn, &answers, backend).await?;
 
     let callbacks: Vec<(&str, &CallbackRequest)> =
         calls.iter().filter_map(|call| call.callback.as_ref().map(|callback| (call.call_id(), callback))).collect();
     for chunk in callbacks.chunks(max_params / CALLBACK_COLUMNS.len()) {
-        let sql = insert_sql("callback_requests", &CALLBACK_COLUMNS, chunk.len(), "ON CONFLICT (call_id) DO NOTHING");
+        let sql = insert_sql(backend, "callback_requests", &CALLBACK_COLUMNS, chunk.len(), "ON CONFLICT (call_id) DO NOTHING");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (call_id, callback) in chunk {
             query = query
@@ -286,10 +293,10 @@ async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], max_params
 async fn insert_survey_answers(
     conn: &mut AnyConnection,
     answers: &[(&str, &SurveyAnswer)],
-    max_params: usize,
+    backend: Backend,
 ) -> Result<(), sqlx::Error> {
-    for chunk in answers.chunks(max_params / SURVEY_COLUMNS.len()) {
-        let sql = insert_sql("survey_answers", &SURVEY_COLUMNS, chunk.len(), "ON CONFLICT (call_id, question) DO NOTHING");
+    for chunk in answers.chunks(max_params(backend) / SURVEY_COLUMNS.len()) {
+        let sql = insert_sql(backend, "survey_answers", &SURVEY_COLUMNS, chunk.len(), "ON CONFLICT (call_id, question) DO NOTHING");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (call_id, answer) in chunk {
             query = query
