@@ -98,6 +98,12 @@ function render() {
   const call = self.call;
   $('call-panel').hidden = !call;
   if (call) {
+    // The answer button just went away with the offer: keep the keyboard
+    // in the call's panel (its heading, so no key press acts by mistake).
+    const focus = document.activeElement;
+    if (lastCall !== call.call && (!focus || focus === document.body || $('offer-panel').contains(focus))) {
+      $('call-h').focus();
+    }
     lastCall = call.call;
     facts($('call-facts'), call);
     $('mute').setAttribute('aria-pressed', String(call.muted));
@@ -125,6 +131,8 @@ function render() {
     announce('status-live', t('agent.wrapup_started'));
     $('disposition').focus();
   } else if (!wrapUp && wasWrapUp) {
+    if (!document.activeElement || document.activeElement === document.body
+      || $('wrapup-panel').contains(document.activeElement)) $('status-h').focus();
     loadFigures();
   }
   wasWrapUp = wrapUp;
