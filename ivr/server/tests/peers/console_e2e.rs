@@ -70,34 +70,70 @@ fn peers() -> bool {
         && support::peer_available("sox", "sox")
 }
 
+/// How the operator answers: in the browser (the softphone, with a fake
+/// microphone), or on a registered desk phone (baresip) while the page
+/// shows the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Browser,
+    DeskPhone,
+}
+
+/// One test at a time: each runs a server with the whole 012 prompt
+/// library, two Chromiums and two or three baresips, in real time.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
-fn an_operator_works_a_call_in_the_console_while_the_wallboard_follows_each_step() {
-    if !peers() {
-        return;
+fn an_operator_answers_in_the_browser_talks_both_ways_and_wraps_up_while_the_wallboard_follows() {
+    if peers() {
+        work_a_call(Answer::Browser);
     }
+}
+
+#[test]
+fn an_operator_with_a_desk_phone_works_the_call_from_the_console_while_the_wallboard_follows() {
+    if peers() {
+        work_a_call(Answer::DeskPhone);
+    }
+}
+
+/// The whole scenario. Screenshots are taken in the browser flow, the one
+/// operators use.
+fn work_a_call(answer: Answer) {
+    let _turn = one_at_a_time();
     let server = Server::start(&ServerConfig { dialplan: TestDialplan::Line012 { staffed: true }, ..ServerConfig::default() });
     let work = TempDir::new("console-e2e");
     add_user(&server, &work, "sup", "supervisor", None);
     add_user(&server, &work, AGENT, "agent", Some(AGENT));
     add_user(&server, &work, "anna", "admin", None);
-    let screens = Screens::new();
+    let screens = Screens::new(answer == Answer::Browser);
     let survey_intro = support::reference(&work, "survey-intro");
 
-    // The operator's desk phone registers (which logs jordi in to the ACD)
-    // and rings until the test answers it.
-    let mut phone = Baresip::start_phone(&baresip::tone(&work, "agent.wav", AGENT_HZ, 120_000), "pcmu,pcma", AGENT, PHONE_PASSWORD, server.sip);
-    phone.wait_registered(Duration::from_secs(10));
-    phone.command("answermode", "manual");
-
+    // The desk phone registers (which logs jordi in to the ACD) and rings
+    // until the test answers it. The browser flow has no phone, and its
+    // agent a microphone playing the agent's tone.
+    let mut phone = (answer == Answer::DeskPhone).then(|| {
+        let mut phone = Baresip::start_phone(&baresip::tone(&work, "agent.wav", AGENT_HZ, 120_000), "pcmu,pcma", AGENT, PHONE_PASSWORD, server.sip);
+        phone.wait_registered(Duration::from_secs(10));
+        phone.command("answermode", "manual");
+        phone
+    });
     let driver = ChromeDriver::start(&work);
-    let sup = Browser::open(&driver, "supervisor", server.http, Microphone::Fake);
-    // No microphone for the agent: an agent whose browser softphone has a
-    // media session is offered calls there, not on the desk phone.
-    let agent = Browser::open(&driver, "agent", server.http, Microphone::None);
+    let sup = Browser::open(&driver, "supervisor", server.http, Microphone::None);
+    // An agent whose browser softphone has a media session is offered calls
+    // there, not on the desk phone: with no microphone, it has none.
+    let microphone = match answer {
+        Answer::Browser => Microphone::Playing(browser_tone(&work)),
+        Answer::DeskPhone => Microphone::None,
+    };
+    let agent = Browser::open(&driver, "agent", server.http, microphone);
 
     // 1. The supervisor's wallboard; the agent signs in and goes available.
     sup.sign_in("sup", "/supervisor");
-    sup.wait("jordi on the wallboard, available and idle", PAGE_WITHIN, &agent_row("available", "idle"));
+    sup.wait("jordi on the wallboard", PAGE_WITHIN, &agent_row("", ""));
     agent.goto("/");
     agent.wait("the login form to take the focus", PAGE_WITHIN, "document.activeElement?.id === 'login'");
     agent.type_into("#login", AGENT);
@@ -105,8 +141,15 @@ fn an_operator_works_a_call_in_the_console_while_the_wallboard_follows_each_step
     screens.take(&agent, "login");
     agent.click("[data-testid=login-submit]");
     agent.wait_page("/agent");
+    if answer == Answer::Browser {
+        agent.wait("the browser softphone's media session (packets sent)", PAGE_WITHIN, "Number(document.getElementById('phone-level').dataset.packetsOut || 0) > 0");
+        agent.wait("the agent's own status: out of the queue", PAGE_WITHIN, &my_status("logged_out", ""));
+        let asked = Instant::now();
+        agent.click("[data-testid=status-available]");
+        agent.wait("the agent's page to show available", PAGE_WITHIN, &my_status("available", "idle"));
+        sup.wait_since(asked, "the wallboard to show jordi signed in to the queue", WALLBOARD_WITHIN, &agent_row("available", "idle"));
+    }
     agent.wait("the agent's own status: available, idle", PAGE_WITHIN, &my_status("available", "idle"));
-
     let asked = Instant::now();
     agent.click("[data-testid=status-break]");
     agent.wait("the agent's page to show the break", PAGE_WITHIN, &my_status("on_break", ""));
@@ -123,43 +166,55 @@ fn an_operator_works_a_call_in_the_console_while_the_wallboard_follows_each_step
     agent.wait("the live queue to say nobody waits", PAGE_WITHIN, "!document.getElementById('callers-empty').hidden");
     screens.take(&agent, "agent-idle");
 
-    // 2. A caller walks to the operator and is queued: the offer rings
-    //    jordi's phone and shows on the page with the caller's context.
+    // 2. A caller walks to the operator and is queued: the offer rings for
+    //    jordi and shows on the page with the caller's context.
     let mut caller = Baresip::start(&baresip::tone(&work, "caller.wav", CALLER_HZ, 120_000), "pcmu,pcma");
     caller.dial(server.sip);
     caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     sup.wait_since(Instant::now(), "the wallboard to count one caller in the IVR", WALLBOARD_WITHIN, &tile_is("in_ivr", "1"));
     // The welcome has no barge-in; the menus take a key at once.
     std::thread::sleep(Duration::from_secs_f64(prompt_secs("welcome") + 0.7));
+    let mut last_key = Instant::now();
     for key in ["1", "6"] {
         let counted = server.metric(DIGITS, &[("method", "rfc4733")]);
         caller.command("sndcode", key);
         server.wait_metric(DIGITS, &[("method", "rfc4733")], counted + 1.0, Duration::from_secs(5));
+        last_key = Instant::now();
         std::thread::sleep(Duration::from_millis(700));
     }
     // to-operator (no barge-in), then the queue offers the caller to jordi.
-    phone.wait_event("CALL_INCOMING", Duration::from_secs_f64(prompt_secs("to-operator") + 10.0));
-    let rang = Instant::now();
-    agent.wait_since(rang, "the offer on the agent's page", OFFER_WITHIN, "!document.getElementById('offer-panel').hidden");
+    let queued = last_key + Duration::from_secs_f64(prompt_secs("to-operator"));
+    agent.wait_since(queued, "the offer on the agent's page", OFFER_WITHIN, "!document.getElementById('offer-panel').hidden");
+    let offered = Instant::now();
     let offer = agent.text("#offer-facts");
     for (what, expected) in [("language", "català"), ("topic", "Altres"), ("IVR path", "choose-language[1]"), ("IVR path", "main[6]")] {
         assert!(offer.contains(expected), "the offer's context lacks the {what} `{expected}`:\n{offer}");
     }
     sup.wait_since(
-        rang,
-        "the wallboard to show one caller waiting and jordi's phone ringing",
+        offered,
+        "the wallboard to show one caller waiting and jordi being offered the call",
         WALLBOARD_WITHIN,
         &format!("{} && {} && {}", tile_is("waiting", "1"), agent_row("available", "offered"), "document.getElementById('callers').rows.length === 1"),
     );
-    agent.wait_since(rang, "the caller in the agent's live queue", WALLBOARD_WITHIN, "document.getElementById('callers').rows.length === 1");
+    agent.wait_since(offered, "the caller in the agent's live queue", WALLBOARD_WITHIN, "document.getElementById('callers').rows.length === 1");
     screens.take(&agent, "agent-offer");
     screens.take(&sup, "supervisor-wallboard");
 
-    // 3. Answered on the phone: the page shows the call, the wallboard the
-    //    agent on the call and nobody waiting.
-    phone.command("accept", "");
-    phone.wait_event("CALL_ESTABLISHED", Duration::from_secs(5));
-    let answered = Instant::now();
+    // 3. Answered: the page shows the call, the wallboard the agent on the
+    //    call and nobody waiting.
+    let answered = match phone.as_mut() {
+        None => {
+            let asked = Instant::now();
+            agent.click("[data-testid=answer]");
+            asked
+        }
+        Some(phone) => {
+            phone.wait_event("CALL_INCOMING", Duration::from_secs(5));
+            phone.command("accept", "");
+            phone.wait_event("CALL_ESTABLISHED", Duration::from_secs(5));
+            Instant::now()
+        }
+    };
     agent.wait_since(
         answered,
         "the call on the agent's page",
@@ -174,13 +229,26 @@ fn an_operator_works_a_call_in_the_console_while_the_wallboard_follows_each_step
         WALLBOARD_WITHIN,
         &format!("{} && {} && {}", agent_row("available", "on_call"), tile_is("waiting", "0"), tile_is("agents_on_call", "1")),
     );
+    if answer == Answer::Browser {
+        // The caller's tone reaches the browser, in G.711 (no transcoding).
+        agent.wait(
+            "the caller's audio in the browser (level and G.711 codec)",
+            Duration::from_secs(5),
+            "(() => { const m = document.getElementById('phone-level'); \
+             return m.value > 0.05 && ['audio/PCMU', 'audio/PCMA'].includes(m.dataset.codec); })()",
+        );
+    }
     agent.wait("the talk time to tick", Duration::from_secs(3), "document.getElementById('call-time').textContent.trim() !== '0:00'");
     screens.take(&agent, "agent-call");
+    // The caller hears the agent for a while before the agent hangs up.
+    std::thread::sleep(Duration::from_millis(1_500));
 
-    // The agent hangs up from the page: the phone's leg ends, wrap-up starts.
+    // The agent hangs up from the page: wrap-up starts.
     let hung_up = Instant::now();
     agent.click("[data-testid=hangup]");
-    phone.wait_event("CALL_CLOSED", Duration::from_secs(5));
+    if let Some(phone) = phone.as_mut() {
+        phone.wait_event("CALL_CLOSED", Duration::from_secs(5));
+    }
     agent.wait_since(hung_up, "the wrap-up form on the agent's page", WALLBOARD_WITHIN, "!document.getElementById('wrapup-panel').hidden && document.getElementById('call-panel').hidden");
     sup.wait_since(hung_up, "the wallboard to show jordi in wrap-up", WALLBOARD_WITHIN, &format!("{} && {}", agent_row("available", "wrap_up"), tile_is("agents_wrap_up", "1")));
     agent.wait("the wrap-up countdown", PAGE_WITHIN, "/^\\d+:\\d\\d$/.test(document.getElementById('wrapup-countdown').textContent.trim())");
@@ -198,16 +266,21 @@ fn an_operator_works_a_call_in_the_console_while_the_wallboard_follows_each_step
         server.log_tail()
     );
 
-    // 4. The caller went on to the survey when the operator hung up.
-    let heard_since_hangup = hung_up.elapsed();
-    if heard_since_hangup < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_secs(3) - heard_since_hangup);
+    // 4. The caller heard the agent, then went on to the survey.
+    let since_hangup = hung_up.elapsed();
+    if since_hangup < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_secs(3) - since_hangup);
     }
     caller.command("hangup", "");
     caller.wait_event("CALL_CLOSED", Duration::from_secs(5));
     caller.quit();
-    support::assert_contains(&caller.heard(), &survey_intro[..16_000], "survey-intro", 0.8);
-    phone.quit();
+    let heard = caller.heard();
+    let agent_tone = sine(AGENT_HZ, 8_000, 2_000);
+    support::assert_contains(&heard, &agent_tone, "the agent's tone", 0.8);
+    support::assert_contains(&heard, &survey_intro[..16_000], "survey-intro", 0.8);
+    if let Some(mut phone) = phone {
+        phone.quit();
+    }
 
     // 5. The other views: reports (supervisor) and admin.
     sup.goto("/reports");
@@ -222,6 +295,20 @@ fn an_operator_works_a_call_in_the_console_while_the_wallboard_follows_each_step
     drop(agent);
     drop(sup);
     server.stop(Duration::from_secs(5));
+}
+
+/// `n` samples of a `hz` sine at -12 dBFS, sampled at `rate`.
+fn sine(hz: f64, rate: u32, n: usize) -> Vec<i16> {
+    let amplitude = 32767.0 * 10f64.powf(-12.0 / 20.0);
+    (0..n).map(|i| (amplitude * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate)).sin()) as i16).collect()
+}
+
+/// The browser's microphone: two seconds of the agent's tone at 48 kHz
+/// (Chromium loops the file).
+fn browser_tone(work: &TempDir) -> PathBuf {
+    let path = work.join("browser-microphone.wav");
+    loadtest::audio::write_wav(&path, &sine(AGENT_HZ, 48_000, 96_000), 48_000).expect("write the browser's microphone");
+    path
 }
 
 /// `ivr user add` against the running server's database, the password from
@@ -275,24 +362,30 @@ fn tile_is(tile: &str, value: &str) -> String {
 /// Where the screenshots go: the test's artifacts, and `docs/console/`
 /// when asked.
 struct Screens {
-    artifacts: PathBuf,
+    /// `None`: this run takes no screenshots.
+    artifacts: Option<PathBuf>,
     docs: Option<PathBuf>,
 }
 
 impl Screens {
-    fn new() -> Self {
+    /// `enabled: false` takes none (a second run of the same views).
+    fn new(enabled: bool) -> Self {
+        if !enabled {
+            return Self { artifacts: None, docs: None };
+        }
         let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screens");
         std::fs::create_dir_all(&artifacts).expect("create the screenshot folder");
         let docs = (std::env::var("IVR_UPDATE_SCREENSHOTS").as_deref() == Ok("1")).then(|| support::repo_root().join("docs/console"));
         if let Some(docs) = &docs {
             std::fs::create_dir_all(docs).expect("create docs/console");
         }
-        Self { artifacts, docs }
+        Self { artifacts: Some(artifacts), docs }
     }
 
     fn take(&self, browser: &Browser, name: &str) {
+        let Some(artifacts) = &self.artifacts else { return };
         let png = browser.screenshot();
-        let path = self.artifacts.join(format!("{name}.png"));
+        let path = artifacts.join(format!("{name}.png"));
         std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         if let Some(docs) = &self.docs {
             std::fs::copy(&path, docs.join(format!("{name}.png"))).expect("copy a screenshot into docs/console");
@@ -333,12 +426,13 @@ impl Drop for ChromeDriver {
     }
 }
 
-/// Whether a browser has a microphone: Chromium's fake device, or none
-/// (headless on a machine with no sound card: `getUserMedia` fails, so the
-/// page's softphone never sets up a media session).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a browser has a microphone: Chromium's fake device playing a
+/// file, or none (headless on a machine with no sound card: `getUserMedia`
+/// fails, so the page's softphone never sets up a media session).
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Microphone {
-    Fake,
+    /// Chromium's fake device playing this WAV.
+    Playing(PathBuf),
     None,
 }
 
@@ -353,7 +447,7 @@ struct Browser {
 
 impl Browser {
     fn open(driver: &ChromeDriver, who: &'static str, http: SocketAddr, microphone: Microphone) -> Self {
-        let mut args = vec![
+        let common = [
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
@@ -365,8 +459,13 @@ impl Browser {
             "--hide-scrollbars",
             "--autoplay-policy=no-user-gesture-required",
         ];
-        if microphone == Microphone::Fake {
-            args.extend(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]);
+        let mut args: Vec<String> = common.iter().map(|a| (*a).to_owned()).collect();
+        if let Microphone::Playing(wav) = &microphone {
+            args.extend([
+                "--use-fake-ui-for-media-stream".to_owned(),
+                "--use-fake-device-for-media-stream".to_owned(),
+                format!("--use-file-for-fake-audio-capture={}", wav.display()),
+            ]);
         }
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
