@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ivr::config::{Overrides, ServerConfig};
 
+mod agents_cli;
 mod users_cli;
 
 #[derive(Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Purge(DbArgs),
     /// Console users: add, passwd, remove, list.
     User(users_cli::UserArgs),
+    /// Operators in the agents file: add, list, remove.
+    Agent(agents_cli::AgentArgs),
 }
 
 /// Where the database is: `--db`, else the config file's `db.url`, else SQLite under data/.
@@ -144,6 +147,9 @@ fn main() -> ExitCode {
         Command::Purge(db) => admin(&db, |url, _| async move { ivr::admin::purge(&url).await }),
         Command::User(user) => admin(&DbArgs { config: user.config.clone(), db: user.db.clone() }, |url, _| async move {
             users_cli::run(&url, user.command).await
+        }),
+        Command::Agent(args) => with_config(args.config.clone().as_deref(), &Overrides::default(), |config| async move {
+            agents_cli::run(&config, args)
         }),
         Command::Report(r) => admin(&r.db, |url, _| async move {
             ivr::admin::run_report(&url, &r.from, &r.to, &r.by, r.format, r.question).await
