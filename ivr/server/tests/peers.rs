@@ -46,5 +46,8 @@ mod crash;
 #[path = "peers/reload.rs"]
 mod reload;
 
+#[path = "peers/refer.rs"]
+mod refer;
+
 #[path = "peers/console_e2e.rs"]
 mod console_e2e;
