@@ -431,7 +431,7 @@ fn flow_012_out_of_hours_one_caller_leaves_a_message_and_another_asks_to_be_call
     let (message, caller) = (&records[0], &callers[0]);
     assert_common(message, caller, 4);
     let d = &message.details;
-    assert_eq!(d.ivr_path, "welcome>choose-language[2]>lang-es>main[6]>operator>out-of-hours>contact-options[2]>message>message-done");
+    assert_eq!(d.ivr_path, "welcome>choose-language[2]>lang-es>main[6]>operator>closed-now>out-of-hours>contact-options[2]>message>message-done");
     assert_eq!(d.topic.as_deref(), Some("other"));
     assert_eq!(message.disposition(), Disposition::MessageLeft);
     assert!(message.callback.is_none());
@@ -450,7 +450,7 @@ fn flow_012_out_of_hours_one_caller_leaves_a_message_and_another_asks_to_be_call
     // Every key of a number entry is masked, '#' included.
     assert_common(callback, caller, 14);
     let d = &callback.details;
-    assert_eq!(d.ivr_path, "welcome>choose-language[3]>lang-en>main[6]>operator>out-of-hours>contact-options[1]>callback[*][*][*][*][*][*][*][*][*][*][1]>callback-done");
+    assert_eq!(d.ivr_path, "welcome>choose-language[3]>lang-en>main[6]>operator>closed-now>out-of-hours>contact-options[1]>callback[*][*][*][*][*][*][*][*][*][*][1]>callback-done");
     assert_eq!(callback.disposition(), Disposition::CalledBack);
     // Out of hours nobody is logged in: the request names the queue, but
     // the call never joined it.
