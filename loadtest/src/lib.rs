@@ -23,6 +23,7 @@ pub mod audio;
 pub mod erlang;
 pub mod g711;
 pub mod generate;
+pub mod live;
 pub mod pcap;
 pub mod rtp;
 pub mod sim;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use loadtest::{audio, erlang, generate, pcap, rtp, sim};
+use loadtest::{audio, erlang, generate, live, pcap, rtp, sim};
 
 #[derive(Parser)]
 #[command(name = "loadtest", about = "RTP capture tools for testing the 012 IVR against real peers")]
@@ -116,6 +116,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Live load against a running `ivr serve`: callers and operators over
+    /// real SIP/RTP, then the records check and a JSON result.
+    Run(LiveArgs),
+    /// Ramp concurrent calls until p99 send deviation passes the limit,
+    /// RTP is lost or setups fail; report the knee.
+    Capacity {
+        #[command(flatten)]
+        live: LiveArgs,
+        #[arg(long, default_value_t = 100)]
+        start: usize,
+        #[arg(long, default_value_t = 100)]
+        step: usize,
+        #[arg(long, default_value_t = 5_000)]
+        max: usize,
+        /// Seconds at each level.
+        #[arg(long, default_value_t = 20)]
+        hold_secs: u64,
+        #[arg(long, default_value_t = 2.0)]
+        max_deviation_ms: f64,
+    },
+    /// The CI smoke profile: starts `ivr serve` on loopback, a few hundred
+    /// calls in about a minute, records checked; exit 1 on any failure.
+    Smoke {
+        /// The ivr binary (default: target/debug/ivr beside this one).
+        #[arg(long)]
+        ivr: Option<PathBuf>,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        #[arg(long, default_value_t = 12.0)]
+        calls_per_sec: f64,
+        #[arg(long, default_value_t = 25)]
+        arrival_secs: u64,
+        #[arg(long, default_value_t = 40)]
+        operators: usize,
+        /// Keep the server's folder (log, database).
+        #[arg(long)]
+        keep: bool,
+        /// Write the JSON result here (default: stdout).
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+    },
     /// Agents for a service level (Erlang C) and trunks for a blocking
     /// target (Erlang B).
     Erlang {
@@ -135,6 +176,100 @@ enum Command {
         #[arg(long, default_value_t = 0.01)]
         blocking: f64,
     },
+}
+
+/// What `run` and `capacity` share: where the server is and what to send.
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// The server's SIP address.
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    server: std::net::SocketAddr,
+    /// The prompts folder (to check what callers hear).
+    #[arg(long, default_value = "prompts")]
+    prompts: PathBuf,
+    /// A traffic profile (year, busy-day, campaign-day) followed at --speed.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Time compression of the profile (60: an hour a minute).
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// Profile hour to start at (local time of its first day).
+    #[arg(long, default_value_t = 10)]
+    from_hour: usize,
+    /// Fixed Poisson arrivals per second instead of a profile.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Keep this many calls up instead.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Load phase, in seconds.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Then let calls end by themselves for at most this.
+    #[arg(long, default_value_t = 120)]
+    drain: u64,
+    /// Scales patience, abandonment and talk times (0.05: minutes to seconds).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Operators from the server's ACD files (demo, env or file passwords).
+    #[arg(long, requires = "queues")]
+    agents: Option<PathBuf>,
+    #[arg(long)]
+    queues: Option<PathBuf>,
+    /// The server's database and pseudonym key, for the records check.
+    #[arg(long, requires = "pseudonym_key")]
+    db: Option<String>,
+    #[arg(long)]
+    pseudonym_key: Option<PathBuf>,
+    /// The server's pid: its CPU, memory and descriptors over time.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long, default_value_t = 4)]
+    rtp_sockets: usize,
+    #[arg(long, default_value_t = 12)]
+    seed: u64,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Write the JSON result here (default: stdout).
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+}
+
+impl LiveArgs {
+    fn run_config(&self) -> anyhow::Result<live::RunConfig> {
+        let mut c = live::RunConfig::new(self.server, self.prompts.clone());
+        c.load = match (&self.profile, self.rate, self.concurrency) {
+            (Some(name), None, None) => {
+                let profile = loadtest::traffic::TrafficProfile::named(name, Vec::new())?;
+                live::Load::Profile { profile: Box::new(profile), speed: self.speed, start_slot: self.from_hour * 2 }
+            }
+            (None, Some(per_sec), None) => live::Load::Rate { per_sec },
+            (None, None, Some(calls)) => live::Load::Concurrency { calls },
+            (None, None, None) => live::Load::Rate { per_sec: 10.0 },
+            _ => bail!("choose one of --profile, --rate and --concurrency"),
+        };
+        c.duration = Duration::from_secs(self.duration);
+        c.drain = Duration::from_secs(self.drain);
+        c.time_scale = self.time_scale;
+        c.rtp_sockets = self.rtp_sockets;
+        c.seed = self.seed;
+        c.server_pid = self.server_pid;
+        c.progress = !self.quiet;
+        if let (Some(agents), Some(queues)) = (&self.agents, &self.queues) {
+            c.operators = live::operator::operators_from_files(queues, agents)?;
+        }
+        Ok(c)
+    }
+}
+
+fn write_json(value: &impl serde::Serialize, out: Option<&PathBuf>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    match out {
+        Some(path) => std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{text}"),
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -263,6 +398,51 @@ fn main() -> anyhow::Result<()> {
             }
             if speed_report {
                 eprintln!("{}", sim::speed_report(&report));
+            }
+        }
+        Command::Run(args) => {
+            let config = args.run_config()?;
+            let finished = live::run(&config)?;
+            let mut report = live::report::live_report("run", &finished, None);
+            if let (Some(db), Some(key)) = (&args.db, &args.pseudonym_key) {
+                let expected = live::expected_records(&finished.engine);
+                let records = live::records::check(db, key, &expected, Duration::from_secs(30))?;
+                report = live::report::with_records(report, records);
+            }
+            write_json(&report, args.json_out.as_ref())?;
+            if !report.ok {
+                eprintln!("run failed: {}", report.problems.join("; "));
+                std::process::exit(1);
+            }
+        }
+        Command::Capacity { live: args, start, step, max, hold_secs, max_deviation_ms } => {
+            let config = live::CapacityConfig {
+                run: args.run_config()?,
+                start,
+                step: step.max(1),
+                max,
+                hold: Duration::from_secs(hold_secs),
+                max_deviation_ms,
+            };
+            let (capacity, finished) = live::capacity(&config)?;
+            let report = live::report::live_report("capacity", &finished, None);
+            write_json(&serde_json::json!({ "capacity": capacity, "run": report }), args.json_out.as_ref())?;
+        }
+        Command::Smoke { ivr, root, calls_per_sec, arrival_secs, operators, keep, json_out } => {
+            let ivr = match ivr {
+                Some(path) => path,
+                None => std::env::current_exe()?.with_file_name("ivr"),
+            };
+            let mut config = live::smoke::SmokeConfig::ci(ivr, root);
+            config.calls_per_sec = calls_per_sec;
+            config.arrivals = Duration::from_secs(arrival_secs);
+            config.operators = operators;
+            config.keep = keep;
+            let report = live::smoke::run(&config)?;
+            write_json(&report, json_out.as_ref())?;
+            if !report.ok {
+                eprintln!("smoke failed: {}", report.problems.join("; "));
+                std::process::exit(1);
             }
         }
         Command::Erlang { calls_per_hour, aht_secs, target_sl, target_secs, trunk_hold_secs, blocking } => {

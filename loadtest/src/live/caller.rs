@@ -1,0 +1,614 @@
+//! One live caller's script through the 012 flow (dialplans/012.toml): what
+//! it expects to hear next, when a prompt is over or may be interrupted,
+//! which keys its [`Journey`] presses, when it gives up, and what record the
+//! server should keep of it.
+//!
+//! Owns the caller's decisions only. It never touches sockets, SIP or the
+//! clock: the engine hands it `now`, what it heard, and the fact that the
+//! call was answered, and carries out the [`Effects`] it returns (press keys,
+//! hang up, wake me at, check this window of audio).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ivr_store::Disposition;
+
+use super::media::{FRAME, tone_share};
+use super::prompts::{LEAD, PromptLibrary, PromptRef};
+use crate::traffic::{Intent, Journey, JourneyState, Keys, Language, Reply, Topic};
+
+/// The simulated operators' voice: a steady tone the callers listen for.
+/// Not a DTMF frequency (the highest is 1633 Hz) nor a modem tone.
+pub const OPERATOR_HZ: f64 = 1850.0;
+/// How much of a menu prompt a caller hears before pressing its key (the
+/// 012 menus allow barge-in): enough for the audio check.
+const MENU_LISTEN: Duration = Duration::from_millis(2_500);
+/// Margin after a prompt's length before the caller acts on its end.
+const AFTER_PROMPT: Duration = Duration::from_millis(150);
+/// Operator tone heard in this many frames in a row: connected.
+const TONE_FRAMES: u32 = 5;
+/// No operator tone for this many frames: the operator has gone.
+const QUIET_FRAMES: u32 = 10;
+/// After the goodbye, the server's BYE is due within this.
+const BYE_WITHIN: Duration = Duration::from_secs(4);
+/// A prompt not heard within twice its length and this: move on.
+const STALL_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listen {
+    Whole,
+    Barge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Hear(&'static str, Listen),
+    Reply(&'static str),
+    /// The pause between hearing a menu's opening and pressing its key.
+    Think,
+    /// The topic's information was heard to its end (dialplan `*-served`).
+    Served,
+    Queue,
+    AwaitBye,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Ivr,
+    Queue { since: Instant },
+    Talking,
+    Done,
+}
+
+/// What the engine must do for the caller.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub press: Option<Keys>,
+    pub hang_up: bool,
+    /// A heard window to check against its prompt.
+    pub check: Option<(Arc<PromptRef>, Vec<i16>)>,
+}
+
+/// One prompt check's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heard {
+    pub prompt: String,
+    pub score: f64,
+}
+
+/// Why a caller's call counts as failed, beside a missing record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The script met a reply it cannot carry live (waiting on a menu).
+    UnsupportedReply(String),
+    /// The server did not hang up after its goodbye.
+    NoByeAfterGoodbye,
+    /// A check window was still open when the call ended (the prompt
+    /// was cut short or never came).
+    PromptCut(String),
+    /// The server hung up before the flow's goodbye.
+    UnexpectedBye,
+}
+
+struct Window {
+    prompt: Arc<PromptRef>,
+    samples: Vec<i16>,
+}
+
+pub struct Caller {
+    pub number: String,
+    pub journey: Journey,
+    state: JourneyState,
+    pub language: Language,
+    steps: VecDeque<Step>,
+    pub phase: Phase,
+    due: Option<Instant>,
+    /// Samples heard so far, and the count at which the current prompt
+    /// is over (or heard enough of): prompts are timed on the media the
+    /// server sends, not on the wall clock, so a late server is followed.
+    heard_samples: u64,
+    media_due: Option<u64>,
+    abandon_at: Option<Instant>,
+    time_scale: f64,
+    recent: VecDeque<i16>,
+    window: Option<Window>,
+    tone_frames: u32,
+    quiet_frames: u32,
+    /// Keys pressed in order, as the record's path shows them.
+    pub keys: Vec<(String, String)>,
+    pub served: bool,
+    pub queue_wait: Option<Duration>,
+    pub talked: bool,
+    pub survey_answers: u32,
+    pub heard: Vec<Heard>,
+    pub problems: Vec<Problem>,
+    pub checks_pending: u32,
+}
+
+impl Caller {
+    /// `time_scale` shortens the journey's waits in the queue and in the
+    /// IVR (patience, abandonment) for compressed runs; prompts and keys
+    /// keep their real time.
+    pub fn new(number: String, journey: Journey, time_scale: f64) -> Caller {
+        Caller {
+            number,
+            journey,
+            state: JourneyState::default(),
+            language: Language::Ca,
+            steps: VecDeque::new(),
+            phase: Phase::Ivr,
+            due: None,
+            heard_samples: 0,
+            media_due: None,
+            abandon_at: None,
+            time_scale,
+            recent: VecDeque::with_capacity(LEAD),
+            window: None,
+            tone_frames: 0,
+            quiet_frames: 0,
+            keys: Vec::new(),
+            served: false,
+            queue_wait: None,
+            talked: false,
+            survey_answers: 0,
+            heard: Vec::new(),
+            problems: Vec::new(),
+            checks_pending: 0,
+        }
+    }
+
+    fn scaled(&self, d: Duration) -> Duration {
+        d.mul_f64(self.time_scale.max(0.0))
+    }
+
+    /// When the engine must call [`Caller::wake`] next.
+    pub fn next_wake(&self) -> Option<Instant> {
+        match (self.due, self.abandon_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The 200 OK arrived: the welcome plays (no barge-in), then the
+    /// language menu, both from the Catalan folder.
+    pub fn answered(&mut self, now: Instant, prompts: &PromptLibrary) -> Effects {
+        if self.journey.intent == Intent::AbandonInIvr {
+            self.abandon_at = Some(now + self.scaled(self.journey.abandon_after));
+        }
+        self.steps.extend([Step::Hear("welcome", Listen::Whole), Step::Hear("choose-language", Listen::Barge), Step::Reply("choose-language")]);
+        self.advance(now, prompts)
+    }
+
+    pub fn wake(&mut self, now: Instant, prompts: &PromptLibrary) -> Effects {
+        if self.phase == Phase::Done {
+            return Effects::default();
+        }
+        if self.steps.front() == Some(&Step::AwaitBye) && self.due.is_some_and(|t| t <= now) {
+            self.steps.clear();
+            return self.hang_up();
+        }
+        if self.abandon_at.is_some_and(|t| t <= now) && matches!(self.phase, Phase::Ivr | Phase::Queue { .. }) {
+            return self.hang_up();
+        }
+        if let Phase::Queue { since } = self.phase
+            && self.due.is_some_and(|t| t <= now)
+        {
+            // Patience ran out before an operator answered.
+            self.queue_wait = Some(now - since);
+            return self.hang_up();
+        }
+        if self.due.is_some_and(|t| t <= now) {
+            self.due = None;
+            self.media_due = None;
+            return self.advance(now, prompts);
+        }
+        Effects::default()
+    }
+
+    /// Audio heard (decoded, 8 kHz) in one packet.
+    pub fn audio(&mut self, now: Instant, samples: &[i16], prompts: &PromptLibrary) -> Effects {
+        let mut effects = Effects::default();
+        self.heard_samples += samples.len() as u64;
+        for s in samples {
+            if self.recent.len() == LEAD {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(*s);
+        }
+        if let Some(window) = self.window.as_mut() {
+            window.samples.extend_from_slice(samples);
+            if window.samples.len() >= window.prompt.window()
+                && let Some(w) = self.window.take()
+            {
+                self.checks_pending += 1;
+                effects.check = Some((w.prompt, w.samples));
+            }
+        }
+        if samples.len() == FRAME {
+            let share = tone_share(samples, OPERATOR_HZ);
+            match self.phase {
+                Phase::Queue { since } => {
+                    self.tone_frames = if share > 0.5 { self.tone_frames + 1 } else { 0 };
+                    if self.tone_frames >= TONE_FRAMES {
+                        self.queue_wait = Some(now - since);
+                        self.phase = Phase::Talking;
+                        self.talked = true;
+                        self.due = None;
+                        self.abandon_at = None;
+                        self.quiet_frames = 0;
+                    }
+                }
+                Phase::Talking => {
+                    self.quiet_frames = if share < 0.2 { self.quiet_frames + 1 } else { 0 };
+                    if self.quiet_frames >= QUIET_FRAMES {
+                        // The operator hung up: the survey, or goodbye.
+                        self.phase = Phase::Ivr;
+                        if self.journey.survey.is_none() {
+                            let hang = self.hang_up();
+                            return Effects { check: effects.check, ..hang };
+                        }
+                        self.steps.extend([
+                            Step::Hear("survey-intro", Listen::Whole),
+                            Step::Hear("survey-overall", Listen::Barge),
+                            Step::Reply("survey-overall"),
+                        ]);
+                        let next = self.advance(now, prompts);
+                        return Effects { check: effects.check.or(next.check), ..next };
+                    }
+                }
+                Phase::Ivr | Phase::Done => {}
+            }
+        }
+        if self.phase == Phase::Ivr && self.media_due.is_some_and(|m| self.heard_samples >= m) {
+            self.media_due = None;
+            self.due = None;
+            let next = self.advance(now, prompts);
+            return Effects { check: effects.check.or(next.check), ..next };
+        }
+        effects
+    }
+
+    /// The call ended (either side): a window that holds the prompt's
+    /// opening is checked; one the server cut before it is a problem.
+    pub fn ended(&mut self) -> Option<(Arc<PromptRef>, Vec<i16>)> {
+        let check = self.take_window_check();
+        if let Some(w) = self.window.take()
+            && self.phase != Phase::Done
+        {
+            self.problems.push(Problem::PromptCut(w.prompt.id.to_owned()));
+        }
+        self.phase = Phase::Done;
+        self.due = None;
+        self.abandon_at = None;
+        check
+    }
+
+    /// The open window, for checking, if it already holds the prompt's
+    /// opening (it is left open otherwise).
+    fn take_window_check(&mut self) -> Option<(Arc<PromptRef>, Vec<i16>)> {
+        let w = self.window.as_ref()?;
+        if w.samples.len() < LEAD / 2 + w.prompt.silence + w.prompt.excerpt.len() {
+            return None;
+        }
+        let w = self.window.take()?;
+        self.checks_pending += 1;
+        Some((w.prompt, w.samples))
+    }
+
+    pub fn checked(&mut self, prompt: &str, score: f64) {
+        self.checks_pending = self.checks_pending.saturating_sub(1);
+        self.heard.push(Heard { prompt: prompt.to_owned(), score });
+    }
+
+    fn hang_up(&mut self) -> Effects {
+        self.media_due = None;
+        self.phase = Phase::Done;
+        self.window = None;
+        self.due = None;
+        self.abandon_at = None;
+        Effects { hang_up: true, ..Effects::default() }
+    }
+
+    fn open_window(&mut self, prompts: &PromptLibrary, id: &'static str) -> Option<Duration> {
+        let language = if matches!(id, "welcome" | "choose-language") { Language::Ca } else { self.language };
+        let prompt = prompts.get(language, id)?.clone();
+        let length = prompt.length;
+        self.window = Some(Window { prompt, samples: self.recent.iter().copied().collect() });
+        Some(length)
+    }
+
+    fn advance(&mut self, now: Instant, prompts: &PromptLibrary) -> Effects {
+        let mut effects = Effects::default();
+        while let Some(step) = self.steps.pop_front() {
+            match step {
+                Step::Hear(id, listen) => {
+                    // A window still open is checked with what it has (a
+                    // prompt shorter than its check window).
+                    effects.check = self.take_window_check();
+                    let length = self.open_window(prompts, id).unwrap_or_default();
+                    let listen = match listen {
+                        Listen::Whole => length + AFTER_PROMPT,
+                        Listen::Barge => {
+                            self.steps.push_front(Step::Think);
+                            length.min(MENU_LISTEN)
+                        }
+                    };
+                    self.media_due = Some(self.heard_samples + (listen.as_secs_f64() * 8000.0) as u64);
+                    // Should the server stop sending, the script goes on
+                    // (and the checks tell what was missed).
+                    self.due = Some(now + listen * 2 + STALL_GRACE);
+                    return effects;
+                }
+                Step::Think => {
+                    self.media_due = None;
+                    self.due = Some(now + self.journey.think.min(Duration::from_secs(3)));
+                    return effects;
+                }
+                Step::Served => self.served = true,
+                Step::Queue => {
+                    self.media_due = None;
+                    self.phase = Phase::Queue { since: now };
+                    self.due = Some(now + self.scaled(self.journey.patience));
+                    return effects;
+                }
+                Step::AwaitBye => {
+                    self.media_due = None;
+                    self.problems.push(Problem::NoByeAfterGoodbye);
+                    self.steps.push_front(Step::AwaitBye);
+                    self.due = Some(now + BYE_WITHIN);
+                    // Taken back if the BYE comes first ([`Caller::ended`]
+                    // clears it through `bye_received`).
+                    return effects;
+                }
+                Step::Reply(menu) => match self.journey.reply(&mut self.state, menu) {
+                    Reply::Press(keys) => {
+                        let pressed: String = keys.as_slice().iter().collect();
+                        self.keys.push((menu.to_owned(), pressed));
+                        if menu.starts_with("survey-") {
+                            self.survey_answers += 1;
+                        }
+                        self.after_keys(menu, keys.as_slice());
+                        effects.press = Some(keys);
+                    }
+                    Reply::HangUp => return self.hang_up(),
+                    Reply::Wait => {
+                        self.problems.push(Problem::UnsupportedReply(menu.to_owned()));
+                        return self.hang_up();
+                    }
+                },
+            }
+        }
+        effects
+    }
+
+    /// The server hung up: after the goodbye that is the end of the flow.
+    pub fn bye_received(&mut self) {
+        if self.steps.front() == Some(&Step::AwaitBye) {
+            self.problems.retain(|p| *p != Problem::NoByeAfterGoodbye);
+            self.steps.clear();
+            self.phase = Phase::Done;
+        } else if self.phase != Phase::Done {
+            self.problems.push(Problem::UnexpectedBye);
+        }
+    }
+
+    fn info(&mut self) {
+        let Some(info) = self.journey.topic.info_prompt() else { return self.to_operator() };
+        self.steps.extend([Step::Hear(info, Listen::Whole), Step::Served, Step::Hear("info-options", Listen::Barge), Step::Reply("info-options")]);
+    }
+
+    fn to_operator(&mut self) {
+        self.steps.extend([Step::Hear("to-operator", Listen::Whole), Step::Queue]);
+    }
+
+    fn main_menu(&mut self) {
+        self.steps.extend([Step::Hear("main-menu", Listen::Barge), Step::Reply("main-menu")]);
+    }
+
+    fn after_keys(&mut self, menu: &str, keys: &[char]) {
+        let key = keys.first().copied().unwrap_or('\0');
+        match menu {
+            "choose-language" => {
+                self.language = Language::ALL.into_iter().find(|l| l.key() == key).unwrap_or(Language::Ca);
+                self.main_menu();
+            }
+            "main-menu" if key == Topic::Other.key() => self.to_operator(),
+            "main-menu" => self.info(),
+            "info-options" => match key {
+                '1' => self.info(),
+                '2' => self.to_operator(),
+                _ => self.main_menu(),
+            },
+            "survey-overall" => self.steps.extend([Step::Hear("survey-resolved", Listen::Barge), Step::Reply("survey-resolved")]),
+            "survey-resolved" => self.steps.extend([Step::Hear("survey-operator", Listen::Barge), Step::Reply("survey-operator")]),
+            "survey-operator" => {
+                self.steps.extend([Step::Hear("survey-thanks", Listen::Whole), Step::Hear("goodbye", Listen::Whole), Step::AwaitBye])
+            }
+            _ => {}
+        }
+    }
+
+    /// The disposition the server's record must show.
+    pub fn expected_disposition(&self) -> Disposition {
+        if self.talked {
+            Disposition::Answered
+        } else if self.queue_wait.is_some() || matches!(self.phase, Phase::Queue { .. }) {
+            Disposition::AbandonedInQueue
+        } else if self.served {
+            Disposition::CompletedInIvr
+        } else {
+            Disposition::AbandonedInIvr
+        }
+    }
+
+    /// A second disposition the record may show: a caller whose patience
+    /// ran out in the queue may cross the operator's answer (the BYE and
+    /// the bridge pass each other), so `answered` is accepted there.
+    pub fn also_accepted(&self) -> Option<Disposition> {
+        (!self.talked && self.queue_wait.is_some()).then_some(Disposition::Answered)
+    }
+
+    /// The start the record's `ivr_path` must have, from the keys pressed.
+    pub fn expected_path_prefix(&self) -> String {
+        // A caller gone during the welcome leaves only "welcome".
+        let mut path = String::from("welcome");
+        let mut keys = self.keys.iter();
+        if let Some((_, k)) = keys.next() {
+            path.push_str(&format!(">choose-language[{k}]>lang-{}>main", self.language.code()));
+            if let Some((menu, k)) = keys.next()
+                && menu == "main-menu"
+            {
+                path.push_str(&format!("[{k}]"));
+            }
+        }
+        path
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::{ContactChoice, DtmfMethod};
+
+    fn library() -> PromptLibrary {
+        PromptLibrary::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../prompts")).expect("prompts load")
+    }
+
+    fn journey(intent: Intent, topic: Topic) -> Journey {
+        Journey {
+            language: Language::Es,
+            topic,
+            intent,
+            hear_again: false,
+            abandon_after: Duration::from_secs(20),
+            patience: Duration::from_secs(100),
+            callback_in_queue_after: None,
+            contact_choice: ContactChoice::HangUp,
+            message_length: Duration::from_secs(10),
+            survey: Some([Some(9), Some(10), Some(8)]),
+            talk: Duration::from_secs(60),
+            dtmf: DtmfMethod::Rfc4733,
+            think: Duration::from_secs(1),
+        }
+    }
+
+    /// Plays the server's side: 20 ms of low audio at a time (the
+    /// prompts' media clock), the caller's timers when due, until it hangs
+    /// up or `limit` passes. Returns the keys pressed and the hang-up time.
+    fn run_calls(c: &mut Caller, lib: &PromptLibrary, t0: Instant, limit: Duration) -> (Vec<String>, Option<Instant>) {
+        let mut pressed = Vec::new();
+        let mut effects = c.answered(t0, lib);
+        let mut t = t0;
+        loop {
+            if let Some(k) = effects.press.take() {
+                pressed.push(k.as_slice().iter().collect());
+            }
+            if effects.hang_up {
+                return (pressed, Some(t));
+            }
+            if t >= t0 + limit {
+                return (pressed, None);
+            }
+            t += Duration::from_millis(20);
+            effects = c.audio(t, &[100; FRAME], lib);
+            if !effects.hang_up && effects.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
+                effects = c.wake(t, lib);
+            }
+        }
+    }
+
+    #[test]
+    fn a_self_service_caller_chooses_language_and_topic_hears_the_information_whole_and_hangs_up() {
+        let lib = library();
+        let mut c = Caller::new("600000001".into(), journey(Intent::SelfService, Topic::Health), 1.0);
+        let t0 = Instant::now();
+        let (pressed, hung_up) = run_calls(&mut c, &lib, t0, Duration::from_secs(300));
+        assert_eq!(pressed, vec!["2", "2"]);
+        // On the media clock: welcome 5.99 s whole, 2.5 s of each of three
+        // menus and a 1 s think after each, the information 29.05 s whole.
+        let at = hung_up.expect("hangs up").duration_since(t0).as_secs_f64();
+        assert!((45.5..46.5).contains(&at), "{at}");
+        assert!(c.is_done() && c.served);
+        assert_eq!(c.expected_disposition(), Disposition::CompletedInIvr);
+        assert_eq!(c.expected_path_prefix(), "welcome>choose-language[2]>lang-es>main[2]");
+    }
+
+    #[test]
+    fn an_operator_caller_by_the_main_menu_waits_in_the_queue_and_gives_up_after_its_scaled_patience() {
+        let lib = library();
+        let mut c = Caller::new("600000002".into(), journey(Intent::Operator, Topic::Other), 0.1);
+        let t0 = Instant::now();
+        assert_eq!(run_calls(&mut c, &lib, t0, Duration::from_secs(300)).0, vec!["2", "6"]);
+        assert_eq!(c.queue_wait, Some(Duration::from_secs(10)));
+        assert_eq!(c.expected_disposition(), Disposition::AbandonedInQueue);
+    }
+
+    #[test]
+    fn the_operator_tone_connects_a_queued_caller_and_its_end_starts_the_survey() {
+        let lib = library();
+        let mut c = Caller::new("600000003".into(), journey(Intent::Operator, Topic::Other), 1.0);
+        let t0 = Instant::now();
+        run_calls(&mut c, &lib, t0, Duration::from_secs(20));
+        assert!(matches!(c.phase, Phase::Queue { .. }), "{:?}", c.phase);
+        let tone: Vec<i16> = (0..FRAME).map(|i| (6000.0 * (2.0 * std::f64::consts::PI * OPERATOR_HZ * i as f64 / 8000.0).sin()) as i16).collect();
+        let t1 = t0 + Duration::from_secs(21);
+        for _ in 0..TONE_FRAMES {
+            c.audio(t1, &tone, &lib);
+        }
+        assert_eq!(c.phase, Phase::Talking);
+        for _ in 0..QUIET_FRAMES {
+            c.audio(t1, &[0; FRAME], &lib);
+        }
+        assert_eq!(c.phase, Phase::Ivr);
+        // survey-intro whole, then each question: a score and '#'.
+        let mut presses = Vec::new();
+        let mut t = t1;
+        while c.steps.front() != Some(&Step::AwaitBye) && t < t1 + Duration::from_secs(120) {
+            t += Duration::from_millis(20);
+            let mut e = c.audio(t, &[100; FRAME], &lib);
+            if e.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
+                e = c.wake(t, &lib);
+            }
+            if let Some(k) = e.press {
+                presses.push(k.as_slice().iter().collect::<String>());
+            }
+        }
+        assert_eq!(presses, vec!["9#", "10#", "8#"]);
+        c.bye_received();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.expected_disposition(), Disposition::Answered);
+    }
+
+    #[test]
+    fn an_abandoning_caller_hangs_up_at_its_time_in_the_ivr() {
+        let lib = library();
+        let mut c = Caller::new("600000004".into(), journey(Intent::AbandonInIvr, Topic::Work), 0.5);
+        let t0 = Instant::now();
+        let (_, hung_up) = run_calls(&mut c, &lib, t0, Duration::from_secs(60));
+        assert_eq!(hung_up, Some(t0 + Duration::from_secs(10)));
+        assert_eq!(c.expected_disposition(), Disposition::AbandonedInIvr);
+    }
+
+    #[test]
+    fn a_window_fills_from_what_was_heard_just_before_it_opened_and_asks_for_a_check() {
+        let lib = library();
+        let mut c = Caller::new("600000005".into(), journey(Intent::SelfService, Topic::Work), 1.0);
+        let t0 = Instant::now();
+        let mut checks = 0;
+        c.answered(t0, &lib);
+        let need = lib.get(Language::Ca, "welcome").expect("welcome").window();
+        for _ in 0..need / FRAME + 1 {
+            if c.audio(t0, &[100; FRAME], &lib).check.is_some() {
+                checks += 1;
+            }
+        }
+        assert_eq!((checks, c.checks_pending), (1, 1));
+        c.checked("welcome", 0.99);
+        assert_eq!(c.checks_pending, 0);
+    }
+}

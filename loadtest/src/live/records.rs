@@ -1,0 +1,198 @@
+//! After a live run: the server's database must hold exactly one record
+//! per generated call, with the disposition, path, survey answers and keys
+//! the caller's script implies, and no RTP lost on the server's side.
+//!
+//! Owns the comparison only; reads the store through `ivr-store`'s own
+//! queries (records are found by the caller number's pseudonym, computed
+//! with the server's key: the numbers themselves are never stored).
+
+use std::path::Path;
+use std::time::Duration;
+
+use ivr_store::{Access, Disposition, FinishedCall, Pseudonymizer, Store};
+use serde::Serialize;
+
+/// What the record of one generated call must show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub number: String,
+    /// `None`: the call failed before it was answered; at most one record.
+    pub disposition: Option<Disposition>,
+    /// Also acceptable (a race the caller cannot see, see
+    /// `Caller::also_accepted`).
+    pub also: Option<Disposition>,
+    pub path_prefix: String,
+    pub survey_answers: Option<u32>,
+    pub keys_rfc4733: u32,
+    pub keys_inband: u32,
+    /// The call ended while a key was being sent: the server may or may
+    /// not have counted it, so keys are not compared.
+    pub keys_cut: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecordsReport {
+    pub generated: usize,
+    pub found: usize,
+    pub missing: usize,
+    pub duplicated: usize,
+    pub wrong_disposition: usize,
+    pub wrong_path: usize,
+    pub wrong_survey: usize,
+    pub wrong_keys: usize,
+    /// RTP the server counted as lost on our calls' legs.
+    pub server_rtp_lost: i64,
+    /// Keys the server counted on our calls, by method.
+    pub digits_rfc4733: i64,
+    pub digits_inband: i64,
+    /// The first few mismatches, described (no caller numbers: indexes).
+    pub examples: Vec<String>,
+}
+
+impl RecordsReport {
+    pub fn problems(&self) -> usize {
+        self.missing + self.duplicated + self.wrong_disposition + self.wrong_path + self.wrong_survey + self.wrong_keys
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("reading the server's pseudonym key {path}: {source}")]
+    Key { path: String, source: std::io::Error },
+    #[error("the server's pseudonym key is too short")]
+    ShortKey,
+    #[error("the store: {0}")]
+    Store(#[from] ivr_store::StoreError),
+    #[error("a runtime for the store: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Reads every generated call's records, waiting up to `wait` for the
+/// server's writer to catch up (its journal is flushed in batches).
+pub fn check(db_url: &str, key_path: &Path, expected: &[Expected], wait: Duration) -> Result<RecordsReport, RecordsError> {
+    let key = std::fs::read(key_path).map_err(|source| RecordsError::Key { path: key_path.display().to_string(), source })?;
+    let pseudonymizer = Pseudonymizer::new(&key).map_err(|_| RecordsError::ShortKey)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RecordsError::Runtime)?;
+    runtime.block_on(async {
+        let store = Store::connect(db_url).await?;
+        let access = Access { who: "loadtest", why: "check one record per generated call", at_ms: 0 };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut records: Vec<Vec<FinishedCall>> = Vec::with_capacity(expected.len());
+        loop {
+            records.clear();
+            for e in expected {
+                records.push(store.export_caller(&pseudonymizer, &e.number, &access).await?.calls);
+            }
+            let missing = expected.iter().zip(&records).filter(|(e, r)| e.disposition.is_some() && r.is_empty()).count();
+            if missing == 0 || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        store.close().await;
+        Ok(compare(expected, &records))
+    })
+}
+
+/// The comparison itself, on records already read.
+pub fn compare(expected: &[Expected], records: &[Vec<FinishedCall>]) -> RecordsReport {
+    let mut report = RecordsReport { generated: expected.len(), ..RecordsReport::default() };
+    let note = |report: &mut RecordsReport, text: String| {
+        if report.examples.len() < 20 {
+            report.examples.push(text);
+        }
+    };
+    for (index, (e, found)) in expected.iter().zip(records).enumerate() {
+        match found.len() {
+            0 if e.disposition.is_some() => {
+                report.missing += 1;
+                note(&mut report, format!("call {index}: no record"));
+                continue;
+            }
+            0 => continue,
+            1 => report.found += 1,
+            n => {
+                report.duplicated += 1;
+                note(&mut report, format!("call {index}: {n} records"));
+                continue;
+            }
+        }
+        let call = &found[0];
+        report.server_rtp_lost += call.record.rtp_packets_lost.max(0);
+        report.digits_rfc4733 += call.record.digits_rfc4733;
+        report.digits_inband += call.record.digits_inband;
+        let Some(disposition) = e.disposition else { continue };
+        if call.disposition() != disposition && Some(call.disposition()) != e.also {
+            report.wrong_disposition += 1;
+            note(&mut report, format!("call {index}: disposition {} expected {disposition} (path {})", call.disposition(), call.details.ivr_path));
+        }
+        if !call.details.ivr_path.starts_with(&e.path_prefix) {
+            report.wrong_path += 1;
+            note(&mut report, format!("call {index}: path {:?} expected to start {:?}", call.details.ivr_path, e.path_prefix));
+        }
+        if let Some(n) = e.survey_answers
+            && call.survey_answers.len() != n as usize
+        {
+            report.wrong_survey += 1;
+            note(&mut report, format!("call {index}: {} survey answers, expected {n}", call.survey_answers.len()));
+        }
+        let keys = (call.record.digits_rfc4733, call.record.digits_inband);
+        if !e.keys_cut && keys != (i64::from(e.keys_rfc4733), i64::from(e.keys_inband)) {
+            report.wrong_keys += 1;
+            note(&mut report, format!("call {index}: keys (rfc4733, in-band) {keys:?}, sent ({}, {})", e.keys_rfc4733, e.keys_inband));
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ivr_store::{CallDetails, CallRecord};
+
+    fn record(disposition: Disposition, path: &str, rfc4733: i64) -> FinishedCall {
+        let record = CallRecord { call_id: "x".into(), digits_rfc4733: rfc4733, ..CallRecord::default() };
+        let details = CallDetails { disposition: Some(disposition), ivr_path: path.into(), ..CallDetails::default() };
+        FinishedCall { record, details, ..FinishedCall::default() }
+    }
+
+    fn expected(disposition: Option<Disposition>) -> Expected {
+        Expected {
+            number: "600000000".into(),
+            disposition,
+            path_prefix: "welcome>choose-language[1]>lang-ca>main[2]".into(),
+            survey_answers: None,
+            keys_rfc4733: 3,
+            keys_inband: 0,
+            keys_cut: false,
+            also: None,
+        }
+    }
+
+    #[test]
+    fn one_matching_record_passes_and_each_kind_of_mismatch_is_counted() {
+        let path = "welcome>choose-language[1]>lang-ca>main[2]>health>health-served>health-options";
+        let good = record(Disposition::CompletedInIvr, path, 3);
+        let e = vec![expected(Some(Disposition::CompletedInIvr)); 5];
+        let records = vec![
+            vec![good.clone()],
+            vec![],
+            vec![good.clone(), good.clone()],
+            vec![record(Disposition::AbandonedInIvr, "welcome>choose-language[2]", 2)],
+            vec![good],
+        ];
+        let r = compare(&e, &records);
+        assert_eq!((r.found, r.missing, r.duplicated), (3, 1, 1));
+        assert_eq!((r.wrong_disposition, r.wrong_path, r.wrong_keys), (1, 1, 1));
+        assert_eq!(r.problems(), 5);
+        assert_eq!(r.examples.len(), 5);
+    }
+
+    #[test]
+    fn a_call_that_failed_before_answer_may_have_no_record_but_not_two() {
+        let e = vec![expected(None), expected(None)];
+        let failed = record(Disposition::Failed, "", 0);
+        let r = compare(&e, &[vec![], vec![failed.clone(), failed]]);
+        assert_eq!((r.missing, r.duplicated), (0, 1));
+    }
+}

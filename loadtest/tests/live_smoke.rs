@@ -1,0 +1,55 @@
+//! The CI smoke profile against the real `ivr` binary (issue 7, Tests):
+//! about 300 callers in 25 s on 127.0.0.1 through the 012 dialplan with
+//! 40 registered operators, each caller checking by correlation that it
+//! hears the prompts its journey leads to; then the server's database
+//! must hold exactly one record per call with the disposition, path and
+//! keys the script implies. Bounded: the run stops by itself (drain
+//! deadline, then every call still up is hung up) and the server is
+//! killed on every path out.
+//!
+//! The server binary is `IVR_BIN`, or `ivr` beside this test's target
+//! folder (`cargo build -p ivr` first). Without it the test is skipped,
+//! unless `CI` is set: there it fails.
+
+use std::path::{Path, PathBuf};
+
+use loadtest::live::smoke::{SmokeConfig, run};
+
+fn ivr_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("IVR_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    // target/<profile>/deps/live_smoke-<hash> -> target/<profile>/ivr
+    let exe = std::env::current_exe().ok()?;
+    let candidate = exe.parent()?.parent()?.join("ivr");
+    candidate.exists().then_some(candidate)
+}
+
+#[test]
+fn a_few_hundred_concurrent_callers_through_the_012_line_leave_one_right_record_each_and_hear_their_prompts() {
+    let Some(ivr) = ivr_binary() else {
+        assert!(std::env::var_os("CI").is_none(), "CI: the ivr binary is missing (cargo build -p ivr, or set IVR_BIN)");
+        eprintln!("skipped: no ivr binary (cargo build -p ivr, or set IVR_BIN)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut config = SmokeConfig::ci(ivr, root);
+    config.progress = std::env::var_os("LOADTEST_PROGRESS").is_some();
+    let report = run(&config).expect("the smoke run completes");
+    let summary = serde_json::to_string_pretty(&serde_json::json!({
+        "calls": &report.calls, "records": &report.records, "audio": &report.audio,
+        "rtp_lost": report.rtp.lost, "problems": &report.problems,
+    }))
+    .expect("the report serialises");
+
+    assert!(report.calls.offered >= 200, "too few calls offered: {summary}");
+    assert!(report.calls.peak_concurrent >= 150, "not a few hundred calls at once: {summary}");
+    assert_eq!(report.calls.failed, 0, "failed calls: {summary}");
+    let records = report.records.as_ref().expect("the records were read");
+    assert_eq!((records.missing, records.duplicated), (0, 0), "lost or duplicated records: {summary}");
+    assert_eq!(records.found as u64, report.calls.offered, "{summary}");
+    assert_eq!(report.audio.failed, 0, "audio that is not the prompt: {summary}");
+    assert!(report.audio.checks >= 2 * report.calls.answered, "too few prompts checked: {summary}");
+    assert!(report.operators.calls_answered > 0, "no operator call: {summary}");
+    assert!(report.ok, "{summary}");
+}
