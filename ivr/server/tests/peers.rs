@@ -51,3 +51,6 @@ mod refer;
 
 #[path = "peers/console_e2e.rs"]
 mod console_e2e;
+
+#[path = "peers/softphone.rs"]
+mod softphone;

@@ -7,15 +7,22 @@
 //! notes, and is available again; the wallboard follows each step. The
 //! caller goes on to the survey.
 //!
-//! The call is answered on the operator's registered SIP phone (baresip,
-//! switched to manual answer so that the offer rings long enough to be
-//! seen): the browser softphone is not bridged to calls by the engine yet
-//! (`ConsoleControl::softphone` answers `NotSupported`). When it is, the
-//! answer moves to the page's button with a fake microphone.
+//! Two ways to answer, one test each: in the browser (the page's softphone
+//! with a fake microphone playing a 1 kHz tone; audio is checked both ways:
+//! the caller's tone reaches the page in G.711, the caller hears the
+//! browser's tone), and on a registered desk phone (baresip switched to
+//! manual answer so that the offer rings long enough to be seen; the agent's
+//! browser has no microphone, so its softphone has no media session and the
+//! engine rings the phone) while the console shows the call. Screenshots
+//! come from the browser flow.
+//!
+//! The server's log is read once: the engine logs the disposition code and
+//! whether notes came with the wrap-up (it keeps neither in the call's
+//! record yet).
 //!
 //! Chromium is driven over W3C WebDriver (chromedriver on loopback) with a
 //! small client of our own (JSON over HTTP/1.1 on a std socket): the server
-//! crate's tests have no WebDriver dependency. Two WebDriver sessions are
+//! crate's tests need no WebDriver dependency. Two WebDriver sessions are
 //! two browser profiles, so each user has their own cookies.
 //!
 //! Every view is saved as a 1280x800 PNG under
@@ -426,6 +433,12 @@ impl Drop for ChromeDriver {
     }
 }
 
+/// The `chromium` on PATH (the test checked that there is one).
+fn chromium() -> PathBuf {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths).map(|dir| dir.join("chromium")).find(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("chromium"))
+}
+
 /// Whether a browser has a microphone: Chromium's fake device playing a
 /// file, or none (headless on a machine with no sound card: `getUserMedia`
 /// fails, so the page's softphone never sets up a media session).
@@ -469,7 +482,7 @@ impl Browser {
         }
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
+            "goog:chromeOptions": { "binary": chromium(), "args": args },
         } } });
         let created = webdriver(driver.addr, "POST", "/session", Some(&capabilities))
             .unwrap_or_else(|e| panic!("open a Chromium session for the {who}: {e}"));

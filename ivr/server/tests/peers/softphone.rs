@@ -1,0 +1,336 @@
+//! The browser softphone against the real server: headless Chromium signs
+//! in to the console as the operator `jordi` (no desk phone), turns the
+//! page's softphone on (a fake microphone playing a 1 kHz tone), logs in to
+//! the queue, and a baresip caller walks the 012 line to the operator
+//! (language 1, main menu 6: topic `other`). The offer rings in the page,
+//! the agent answers there, and audio flows both ways between the caller's
+//! RTP and the browser's WebRTC session (the caller hears the tone; the
+//! browser's `getStats` counts inbound audio with energy). The agent hangs
+//! up in the page and the caller hears the survey's introduction. And when
+//! the browser goes away mid-call, the caller waits again with music.
+//!
+//! Chromium is driven over WebDriver (chromedriver on loopback) with
+//! `fantoccini`. Needs Debian's `chromium`, `chromium-driver`,
+//! `baresip-core` and `sox`; without them the test says SKIPPED and
+//! passes, unless `CI` is set. Waits poll the page or a peer with a bound;
+//! the only sleeps are the IVR prompts that take no key and the three
+//! seconds of conversation.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+
+use crate::baresip::{self, Baresip};
+use crate::server::{Server, ServerConfig, TestDialplan};
+use crate::support::{self, TempDir};
+
+const AGENT: &str = "jordi";
+const CONSOLE_PASSWORD: &str = "softphone-e2e-password";
+const CALLER_HZ: f64 = 440.0;
+const BROWSER_HZ: f64 = 1000.0;
+const DIGITS: &str = "ivr_dtmf_digits_total";
+/// Page loads, sign-in, ICE and DTLS on loopback.
+const PAGE_WITHIN: Duration = Duration::from_secs(20);
+
+fn peers() -> bool {
+    support::peer_available("chromium", "chromium")
+        && support::peer_available("chromedriver", "chromium-driver")
+        && support::peer_available("baresip", "baresip-core")
+        && support::peer_available("sox", "sox")
+}
+
+/// A call answered in the browser: the server, the agent's page, the
+/// caller, and when the caller's call was established (the start of what
+/// baresip records).
+struct Scene {
+    _turn: std::sync::MutexGuard<'static, ()>,
+    server: Server,
+    work: TempDir,
+    driver: ChromeDriver,
+    page: Page,
+    caller: Baresip,
+    established: Instant,
+}
+
+/// The agent signs in with no desk phone, turns the softphone on and logs
+/// in to the queue; a caller walks to the operator; the offer rings in the
+/// page and the agent answers it there; the browser counts the caller's
+/// audio arriving. `None` (skipped) when a peer is missing.
+fn answered_in_the_browser() -> Option<Scene> {
+    if !peers() {
+        return None;
+    }
+    // One at a time: each runs the whole 012 dialplan, Chromium and baresip in real time.
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let server = Server::start(&ServerConfig { dialplan: TestDialplan::Line012 { staffed: true }, ..ServerConfig::default() });
+    let work = TempDir::new("softphone-e2e");
+    add_agent_user(&server, &work);
+    let microphone = work.join("browser-tone.wav");
+    write_browser_tone(&microphone);
+    let driver = ChromeDriver::start(&work);
+    let page = Page::open(&driver, &microphone);
+
+    // The page's softphone offers its media session as soon as it is on;
+    // the engine answers it and ICE and DTLS come up on loopback.
+    page.goto(&format!("http://{}/", server.http));
+    page.wait("the login form", PAGE_WITHIN, "!!document.getElementById('login')");
+    page.type_into("#login", AGENT);
+    page.type_into("#password", CONSOLE_PASSWORD);
+    page.click("[data-testid=login-submit]");
+    page.wait("the agent's page", PAGE_WITHIN, "location.pathname === '/agent'");
+    page.wait("the softphone panel", PAGE_WITHIN, "!!document.getElementById('phone-start')");
+    if page.js("return !document.getElementById('phone-start').hidden;") == json!(true) {
+        page.click("#phone-start");
+    }
+    wait_log(&server, "softphone audio connected", PAGE_WITHIN);
+
+    // No phone registered: the agent logs in to the queue from the page.
+    page.click("[data-testid=status-available]");
+    page.wait("the agent available", PAGE_WITHIN, "document.getElementById('my-status').classList.contains('available')");
+
+    let mut caller = Baresip::start(&baresip::tone(&work, "caller.wav", CALLER_HZ, 120_000), "pcmu,pcma");
+    caller.dial(server.sip);
+    caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let established = Instant::now();
+    sleep_secs(prompt_secs("welcome") + 0.7);
+    press(&mut caller, &server, "1");
+    sleep_secs(0.7);
+    press(&mut caller, &server, "6");
+    let ring_within = Duration::from_secs_f64(prompt_secs("to-operator") + 10.0);
+    page.wait("the offer in the page", ring_within, "!document.getElementById('offer-panel').hidden");
+    wait_log(&server, "offer rings in the agent's browser", Duration::from_secs(2));
+    page.click("[data-testid=answer]");
+    page.wait("the call in the page", PAGE_WITHIN, "!document.getElementById('call-panel').hidden");
+
+    // The page measures once a second into #phone-level's data.
+    let stats = page.wait(
+        "inbound audio with energy in the browser",
+        Duration::from_secs(10),
+        "const d = document.getElementById('phone-level').dataset; \
+         return Number(d.packetsIn || 0) >= 100 && Number(d.energyIn || 0) > 0 \
+           ? { packets: Number(d.packetsIn), energy: Number(d.energyIn), codec: d.codec } : null;",
+    );
+    let codec = stats["codec"].as_str().unwrap_or_default().to_ascii_lowercase();
+    assert!(codec == "audio/pcmu" || codec == "audio/pcma", "G.711 between the engine and the browser, got {stats}");
+    Some(Scene { _turn: turn, server, work, driver, page, caller, established })
+}
+
+#[test]
+fn an_operator_with_no_desk_phone_answers_talks_and_hangs_up_in_the_browser() {
+    let Some(Scene { _turn, server, work, driver, page, mut caller, .. }) = answered_in_the_browser() else { return };
+    let survey_intro = support::reference(&work, "survey-intro");
+    sleep_secs(3.0);
+    page.click("[data-testid=hangup]");
+    wait_log(&server, "the operator hung up", Duration::from_secs(3));
+
+    // The caller goes on to the survey (its introduction takes no key).
+    sleep_secs(prompt_secs("survey-intro") + 1.0);
+    caller.command("hangup", "");
+    caller.wait_event("CALL_CLOSED", Duration::from_secs(5));
+    caller.quit();
+    let heard = caller.heard();
+    let tone = tone_secs(&heard, BROWSER_HZ);
+    assert!(tone > 1.5, "the caller heard the browser's {BROWSER_HZ} Hz microphone for {tone:.2} s of a 3 s conversation");
+    support::assert_contains(&heard, &survey_intro, "survey-intro", 0.8);
+
+    // The session outlives the call: it did not fail.
+    assert!(!server.log_tail().contains("softphone session failed"), "{}", server.log_tail());
+    page.close();
+    drop(driver);
+    server.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn a_browser_that_goes_away_mid_call_leaves_the_caller_waiting_with_music_not_in_silence() {
+    let Some(Scene { _turn, server, work: _work, driver, page, mut caller, established }) = answered_in_the_browser() else { return };
+    sleep_secs(1.0);
+    // The agent's browser goes: its console socket closes.
+    page.close();
+    let dropped = established.elapsed();
+    wait_log(&server, "back to the head of the queue", Duration::from_secs(5));
+    wait_log(&server, "softphone gone: agent logged out", Duration::from_secs(1));
+    sleep_secs(4.0);
+    caller.command("hangup", "");
+    caller.wait_event("CALL_CLOSED", Duration::from_secs(5));
+    caller.quit();
+
+    // From a second after the drop: audio (hold music or the queue's
+    // message), and no more of the browser's tone.
+    let heard = caller.heard();
+    let from = ((dropped.as_secs_f64() + 1.0) * 8000.0) as usize;
+    let after = heard.get(from..(from + 2 * 8000).min(heard.len())).unwrap_or_default();
+    assert!(after.len() >= 8000, "the caller's recording ends {:.1} s in, before the drop at {dropped:?}", heard.len() as f64 / 8000.0);
+    let level = loadtest::audio::rms_dbfs(after);
+    assert!(level > -40.0, "the caller heard {level:.1} dBFS after the operator's browser went away: silence");
+    assert!(tone_secs(after, BROWSER_HZ) < 0.3, "the browser's tone went on after the browser left");
+    drop(driver);
+    server.stop(Duration::from_secs(5));
+}
+
+/// `jordi` as a console user with the agent role, by the `ivr user` command.
+fn add_agent_user(server: &Server, work: &TempDir) {
+    let password_file = work.join("console-password");
+    std::fs::write(&password_file, CONSOLE_PASSWORD).expect("write the password file");
+    let out = Command::new(env!("CARGO_BIN_EXE_ivr"))
+        .args(["user", "add", AGENT, "--role", "agent", "--agent", AGENT, "--password-file"])
+        .arg(&password_file)
+        .args(["--db", &format!("sqlite://{}", server.dir.join("ivr.db").display())])
+        .output()
+        .expect("run ivr user add");
+    assert!(out.status.success(), "ivr user add failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Two seconds of a `BROWSER_HZ` sine at 48 kHz, which Chromium loops as its
+/// fake microphone.
+fn write_browser_tone(path: &Path) {
+    let samples: Vec<i16> = (0..96_000u32)
+        .map(|n| (12_000.0 * (2.0 * std::f64::consts::PI * BROWSER_HZ * f64::from(n) / 48_000.0).sin()) as i16)
+        .collect();
+    loadtest::audio::write_wav(path, &samples, 48_000).expect("write the browser's microphone");
+}
+
+/// Seconds of `samples` (8 kHz) made of the `hz` tone: each 100 ms block
+/// whose best alignment with 40 ms of that sine correlates above 0.8 (the
+/// browser's audio processing leaves some noise beside the tone; speech and
+/// music stay far below).
+fn tone_secs(samples: &[i16], hz: f64) -> f64 {
+    let sine: Vec<i16> = (0..320u32).map(|n| (10_000.0 * (2.0 * std::f64::consts::PI * hz * f64::from(n) / 8000.0).sin()) as i16).collect();
+    let blocks = samples
+        .chunks_exact(800)
+        .filter(|block| loadtest::audio::rms_dbfs(block) > -50.0)
+        .filter(|block| loadtest::audio::find(block, &sine).is_some_and(|m| m.score > 0.8))
+        .count();
+    blocks as f64 * 0.1
+}
+
+fn wait_log(server: &Server, line: &str, timeout: Duration) {
+    let log = server.dir.join("server.log");
+    support::wait_for(&format!("the server to log `{line}`"), timeout, || {
+        std::fs::read_to_string(&log).ok().filter(|text| text.contains(line)).map(|_| ())
+    });
+}
+
+/// Presses `key` (RFC 4733) and waits until the server has counted it.
+fn press(caller: &mut Baresip, server: &Server, key: &str) {
+    let before = server.metric(DIGITS, &[("method", "rfc4733")]);
+    caller.command("sndcode", key);
+    server.wait_metric(DIGITS, &[("method", "rfc4733")], before + 1.0, Duration::from_secs(5));
+}
+
+fn prompt_secs(name: &str) -> f64 {
+    let (samples, rate) = loadtest::audio::read_wav(&support::repo_root().join(format!("prompts/ca/{name}.wav")))
+        .unwrap_or_else(|e| panic!("read prompts/ca/{name}.wav: {e}"));
+    samples.len() as f64 / f64::from(rate)
+}
+
+fn sleep_secs(secs: f64) {
+    std::thread::sleep(Duration::from_secs_f64(secs));
+}
+
+/// chromedriver on a free loopback port, killed on drop.
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    fn start(work: &TempDir) -> ChromeDriver {
+        let port = support::free_ports(1);
+        let log = std::fs::File::create(work.join("chromedriver.log")).expect("create the chromedriver log");
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn chromedriver");
+        let driver = ChromeDriver { child, port };
+        support::wait_for("chromedriver to listen", PAGE_WITHIN, || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+        driver
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One Chromium session (its own profile) with a fake microphone and
+/// permission granted, driven from this synchronous test.
+struct Page {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Page {
+    fn open(driver: &ChromeDriver, microphone: &Path) -> Page {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+        let args = [
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--window-size=1280,800".to_owned(),
+            "--autoplay-policy=no-user-gesture-required".to_owned(),
+            "--use-fake-ui-for-media-stream".to_owned(),
+            "--use-fake-device-for-media-stream".to_owned(),
+            format!("--use-file-for-fake-audio-capture={}", microphone.display()),
+            "--allow-loopback-in-peer-connection".to_owned(),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".to_owned(), json!({ "args": args }));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = runtime
+            .block_on(fantoccini::ClientBuilder::new(connector).capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.port)))
+            .expect("a WebDriver session");
+        Page { runtime, client }
+    }
+
+    fn goto(&self, url: &str) {
+        self.runtime.block_on(self.client.goto(url)).unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    fn js(&self, script: &str) -> Value {
+        self.runtime.block_on(self.client.execute(script, vec![])).unwrap_or_else(|e| panic!("run `{script}`: {e}"))
+    }
+
+    /// Polls `condition` (an expression, or a body that returns) every
+    /// 25 ms until it is truthy; returns its value.
+    fn wait(&self, what: &str, timeout: Duration, condition: &str) -> Value {
+        let script = if condition.contains("return ") { condition.to_owned() } else { format!("return ({condition});") };
+        let started = Instant::now();
+        loop {
+            let value = self.js(&script);
+            if !matches!(value, Value::Null | Value::Bool(false)) {
+                return value;
+            }
+            if started.elapsed() > timeout {
+                let page = self.js("return document.body ? document.body.innerText.slice(0, 2000) : '';");
+                panic!("{what}: not within {timeout:?}\nthe page said:\n{}", page.as_str().unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn click(&self, selector: &str) {
+        self.runtime
+            .block_on(async { self.client.find(Locator::Css(selector)).await?.click().await })
+            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+    }
+
+    fn type_into(&self, selector: &str, text: &str) {
+        self.runtime
+            .block_on(async { self.client.find(Locator::Css(selector)).await?.send_keys(text).await })
+            .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+    }
+
+    fn close(self) {
+        let _ = self.runtime.block_on(self.client.close());
+    }
+}
