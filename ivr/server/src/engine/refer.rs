@@ -14,20 +14,13 @@
 
 use std::time::{Duration, Instant};
 
-use ivr_acd::{AgentId, CallId as AcdCallId, EndedBy, QueueId};
-use ivr_dialplan::interpreter::{Input, QueueOutcome};
+use ivr_acd::{AgentId, CallId as AcdCallId, QueueId};
 use ivr_sip::LegId;
 use tracing::{debug, info, warn};
 
 use super::Engine;
 use super::b2bua::{OutState, Purpose};
-use crate::media_loop::MediaCommand;
 
-/// Priority of a caller an operator transferred: ahead of new callers (as the
-/// console's transfer button, `console.rs`).
-const TRANSFER_PRIORITY: i32 = 10;
-/// Longest wait in the queue the caller is transferred to.
-const TRANSFER_MAX_WAIT: Duration = Duration::from_secs(900);
 /// How long the transferring phone has to send its BYE after the final
 /// NOTIFY before we send ours.
 const TRANSFEROR_BYE_GRACE: Duration = Duration::from_secs(5);
@@ -74,53 +67,42 @@ impl Engine {
         }
     }
 
-    /// The operator hands the caller to `queue` from their phone.
+    /// The operator hands the caller to `queue` from their phone: the
+    /// console's transfer (`requeue`, console.rs) with the REFER's answers
+    /// around it.
     fn refer_to_queue(&mut self, now: Instant, leg: LegId, caller: LegId, acd_call: AcdCallId, queue: QueueId) {
         let Some(queue_name) = self.acd.queue_name(queue).map(str::to_owned) else {
             self.ua.reject_refer(now, leg, 404);
             return;
         };
         self.ua.accept_refer(now, leg);
-        if let Err(e) = self.acd.call_ended(now, acd_call, EndedBy::Agent) {
-            debug!(error = %e, "the ACD no longer held the transferred call");
-        }
-        // The operator's leg is done with: its end (the phone's BYE) must
-        // neither end the ACD call again nor send the caller to the survey.
-        if let Some(out) = self.out_legs.get_mut(&leg) {
-            out.state = OutState::Ending;
-        }
-        let requeued = self.requeue_transferred(now, caller, &queue_name);
+        let status = match self.requeue(now, caller, acd_call, queue) {
+            Ok(()) => {
+                // The operator's leg is done with: its end (the phone's BYE)
+                // must neither end the ACD call again nor send the caller
+                // to the survey.
+                if let Some(out) = self.out_legs.get_mut(&leg) {
+                    out.state = OutState::Ending;
+                }
+                if let Some(c) = self.calls.get_mut(&caller) {
+                    c.agent_ended_at = Some(now);
+                    c.timeline.push(now, "transfer", format!("operator transferred the call to queue {queue_name}"));
+                    info!(parent: &c.span, queue = %queue_name, "transferred by the operator's phone");
+                }
+                200
+            }
+            Err(e) => {
+                // The leg stays the operator's: their BYE ends it as any
+                // hang-up does (the caller goes on to the after-call node).
+                warn!(error = %e, queue = %queue_name, "transfer by REFER failed");
+                480
+            }
+        };
         // RFC 3515 2.4.5: the final NOTIFY tells the transferor the outcome.
-        self.ua.notify_refer(now, leg, if requeued { 200 } else { 480 }, true);
+        self.ua.notify_refer(now, leg, status, true);
         self.ua.hangup_after(now, leg, TRANSFEROR_BYE_GRACE);
         self.live_dirty = true;
         self.drain_acd(now);
-    }
-
-    /// The caller, just parted from their operator, waits again in
-    /// `queue_name` at the transfer priority, with hold music. The same
-    /// steps as the console's transfer button (`console.rs`,
-    /// `transfer_to_queue`, after it ends the operator's leg), over the
-    /// queue node's `enqueue`.
-    /// Returns whether the caller is queued; if not, the dialplan goes on
-    /// as after the operator hangs up.
-    pub(super) fn requeue_transferred(&mut self, now: Instant, caller: LegId, queue_name: &str) -> bool {
-        let Some(c) = self.calls.get_mut(&caller) else { return false };
-        c.bridged_to = None;
-        c.agent_ended_at = Some(now);
-        c.timeline.push(now, "transfer", format!("operator transferred the call to queue {queue_name}"));
-        info!(parent: &c.span, queue = queue_name, "transferred by the operator's phone to another queue");
-        self.media.send(MediaCommand::Unbridge { a: c.media_id });
-        self.leave_queue(now, caller);
-        self.enqueue(now, caller, queue_name, Vec::new(), TRANSFER_PRIORITY, TRANSFER_MAX_WAIT, None);
-        let queued = self.calls.get(&caller).is_some_and(|c| c.queue.is_some());
-        if !queued {
-            // The dialplan still sees the caller with their operator, where
-            // a closed queue means nothing: the call goes on as after the
-            // operator hangs up (the after-call node).
-            self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::OperatorHungUp));
-        }
-        queued
     }
 }
 
