@@ -25,7 +25,7 @@ pub const OPERATOR_HZ: f64 = 1850.0;
 /// 012 menus allow barge-in): enough for the audio check.
 const MENU_LISTEN: Duration = Duration::from_millis(2_500);
 /// Margin after a prompt's length before the caller acts on its end.
-const AFTER_PROMPT: Duration = Duration::from_millis(150);
+const AFTER_PROMPT: Duration = Duration::from_millis(400);
 /// Operator tone heard in this many frames in a row: connected.
 const TONE_FRAMES: u32 = 5;
 /// No operator tone for this many frames: the operator has gone.
@@ -94,7 +94,15 @@ pub enum Problem {
 struct Window {
     prompt: Arc<PromptRef>,
     samples: Vec<i16>,
+    /// The prompt's first audible frame has arrived: the window fills
+    /// from there (a server that starts a prompt late is followed).
+    audible: bool,
+    /// Samples to hear from the onset before the script moves on.
+    listen: u64,
 }
+
+/// A frame louder than this starts a prompt (G.711 idle is far below).
+const ONSET_DBFS: f64 = -50.0;
 
 pub struct Caller {
     pub number: String,
@@ -217,8 +225,19 @@ impl Caller {
             self.recent.push_back(*s);
         }
         if let Some(window) = self.window.as_mut() {
+            if !window.audible && crate::audio::rms_dbfs(samples) > ONSET_DBFS {
+                window.audible = true;
+                // The prompt's own leading silence is behind us already.
+                let spoken = window.listen.saturating_sub(window.prompt.silence as u64);
+                self.media_due = Some(self.heard_samples - samples.len() as u64 + spoken);
+            }
             window.samples.extend_from_slice(samples);
-            if window.samples.len() >= window.prompt.window()
+            if !window.audible && window.samples.len() > LEAD {
+                let excess = window.samples.len() - LEAD;
+                window.samples.drain(..excess);
+            }
+            if window.audible
+                && window.samples.len() >= window.prompt.window()
                 && let Some(w) = self.window.take()
             {
                 self.checks_pending += 1;
@@ -288,7 +307,7 @@ impl Caller {
     /// opening (it is left open otherwise).
     fn take_window_check(&mut self) -> Option<(Arc<PromptRef>, Vec<i16>)> {
         let w = self.window.as_ref()?;
-        if w.samples.len() < LEAD / 2 + w.prompt.silence + w.prompt.excerpt.len() {
+        if !w.audible || w.samples.len() < LEAD / 2 + w.prompt.excerpt.len() {
             return None;
         }
         let w = self.window.take()?;
@@ -310,11 +329,16 @@ impl Caller {
         Effects { hang_up: true, ..Effects::default() }
     }
 
-    fn open_window(&mut self, prompts: &PromptLibrary, id: &'static str) -> Option<Duration> {
+    fn open_window(&mut self, prompts: &PromptLibrary, id: &'static str, listen: Listen) -> Option<Duration> {
         let language = if matches!(id, "welcome" | "choose-language") { Language::Ca } else { self.language };
         let prompt = prompts.get(language, id)?.clone();
         let length = prompt.length;
-        self.window = Some(Window { prompt, samples: self.recent.iter().copied().collect() });
+        let listen = match listen {
+            Listen::Whole => length + AFTER_PROMPT,
+            Listen::Barge => length.min(MENU_LISTEN),
+        };
+        let listen = (listen.as_secs_f64() * 8000.0) as u64;
+        self.window = Some(Window { prompt, samples: self.recent.iter().copied().collect(), audible: false, listen });
         Some(length)
     }
 
@@ -326,18 +350,15 @@ impl Caller {
                     // A window still open is checked with what it has (a
                     // prompt shorter than its check window).
                     effects.check = self.take_window_check();
-                    let length = self.open_window(prompts, id).unwrap_or_default();
-                    let listen = match listen {
-                        Listen::Whole => length + AFTER_PROMPT,
-                        Listen::Barge => {
-                            self.steps.push_front(Step::Think);
-                            length.min(MENU_LISTEN)
-                        }
-                    };
-                    self.media_due = Some(self.heard_samples + (listen.as_secs_f64() * 8000.0) as u64);
-                    // Should the server stop sending, the script goes on
-                    // (and the checks tell what was missed).
-                    self.due = Some(now + listen * 2 + STALL_GRACE);
+                    let length = self.open_window(prompts, id, listen).unwrap_or_default();
+                    if listen == Listen::Barge {
+                        self.steps.push_front(Step::Think);
+                    }
+                    // Timed from the prompt's onset on the media clock
+                    // (see `audio`); should the server never play it, the
+                    // script goes on and the checks tell what was missed.
+                    self.media_due = None;
+                    self.due = Some(now + length * 2 + STALL_GRACE);
                     return effects;
                 }
                 Step::Think => {
@@ -515,7 +536,7 @@ mod tests {
                 return (pressed, None);
             }
             t += Duration::from_millis(20);
-            effects = c.audio(t, &[100; FRAME], lib);
+            effects = c.audio(t, &[1000; FRAME], lib);
             if !effects.hang_up && effects.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
                 effects = c.wake(t, lib);
             }
@@ -570,7 +591,7 @@ mod tests {
         let mut t = t1;
         while c.steps.front() != Some(&Step::AwaitBye) && t < t1 + Duration::from_secs(120) {
             t += Duration::from_millis(20);
-            let mut e = c.audio(t, &[100; FRAME], &lib);
+            let mut e = c.audio(t, &[1000; FRAME], &lib);
             if e.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
                 e = c.wake(t, &lib);
             }
@@ -595,6 +616,39 @@ mod tests {
     }
 
     #[test]
+    fn a_prompt_the_server_starts_late_is_timed_and_checked_from_its_onset() {
+        let lib = library();
+        let mut c = Caller::new("600000006".into(), journey(Intent::SelfService, Topic::Work), 1.0);
+        let t0 = Instant::now();
+        c.answered(t0, &lib);
+        let mut t = t0;
+        // Two seconds of silence before the welcome starts.
+        for _ in 0..100 {
+            t += Duration::from_millis(20);
+            assert!(c.audio(t, &[0; FRAME], &lib).check.is_none());
+        }
+        let onset = t;
+        let mut first_key = None;
+        let mut checked = false;
+        while first_key.is_none() && t < t0 + Duration::from_secs(30) {
+            t += Duration::from_millis(20);
+            let mut e = c.audio(t, &[1000; FRAME], &lib);
+            checked |= e.check.is_some();
+            if e.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
+                e = c.wake(t, &lib);
+            }
+            if e.press.is_some() {
+                first_key = Some(t);
+            }
+        }
+        assert!(checked, "the welcome's window was checked");
+        // The welcome (5.99 s, less its own silence, + 0.4 s), then 2.5 s of
+        // the language menu and a 1 s think, all from the onset.
+        let after = first_key.expect("a key").duration_since(onset).as_secs_f64();
+        assert!((9.0..10.2).contains(&after), "{after}");
+    }
+
+    #[test]
     fn a_window_fills_from_what_was_heard_just_before_it_opened_and_asks_for_a_check() {
         let lib = library();
         let mut c = Caller::new("600000005".into(), journey(Intent::SelfService, Topic::Work), 1.0);
@@ -603,7 +657,7 @@ mod tests {
         c.answered(t0, &lib);
         let need = lib.get(Language::Ca, "welcome").expect("welcome").window();
         for _ in 0..need / FRAME + 1 {
-            if c.audio(t0, &[100; FRAME], &lib).check.is_some() {
+            if c.audio(t0, &[1000; FRAME], &lib).check.is_some() {
                 checks += 1;
             }
         }

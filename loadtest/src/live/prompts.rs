@@ -15,7 +15,7 @@ use crate::traffic::Language;
 /// Audio kept before a check window opens, and after the excerpt's end, so
 /// that a prompt starting a little early or late is still found whole.
 pub const LEAD: usize = 4_000;
-pub const TAIL: usize = 4_000;
+pub const TAIL: usize = 8_000;
 /// Length of the opening excerpt checked (after the prompt's own silence).
 pub const EXCERPT: usize = 8_000;
 /// The normalised correlation above which the excerpt counts as heard;
@@ -54,10 +54,11 @@ pub struct PromptRef {
 }
 
 impl PromptRef {
-    /// Samples a check window must hold: what came before its opening,
-    /// the prompt's own silence, the excerpt and some margin.
+    /// Samples a check window holds once the prompt's onset was heard:
+    /// up to [`LEAD`] from before it, the excerpt and a margin for a
+    /// prompt that starts after the previous one's tail.
     pub fn window(&self) -> usize {
-        LEAD + self.silence + self.excerpt.len() + TAIL
+        LEAD + self.excerpt.len() + TAIL
     }
 }
 
