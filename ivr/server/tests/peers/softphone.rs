@@ -83,9 +83,12 @@ fn answered_in_the_browser() -> Option<Scene> {
     page.click("[data-testid=login-submit]");
     page.wait("the agent's page", PAGE_WITHIN, "location.pathname === '/agent'");
     page.wait("the softphone panel", PAGE_WITHIN, "!!document.getElementById('phone-start')");
-    if page.js("return !document.getElementById('phone-start').hidden;") == json!(true) {
-        page.click("#phone-start");
-    }
+    // With the permission already granted the page turns the phone on by
+    // itself; otherwise the agent clicks (the fake UI grants it).
+    page.js(
+        "const p = await navigator.permissions.query({ name: 'microphone' }); \
+         if (p.state !== 'granted') document.getElementById('phone-start').click(); return p.state;",
+    );
     wait_log(&server, "softphone audio connected", PAGE_WITHIN);
 
     // No phone registered: the agent logs in to the queue from the page.
@@ -96,12 +99,13 @@ fn answered_in_the_browser() -> Option<Scene> {
     caller.dial(server.sip);
     caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let established = Instant::now();
-    sleep_secs(prompt_secs("welcome") + 0.7);
+    after_prompt("welcome");
     press(&mut caller, &server, "1");
     sleep_secs(0.7);
     press(&mut caller, &server, "6");
-    let ring_within = Duration::from_secs_f64(prompt_secs("to-operator") + 10.0);
-    page.wait("the offer in the page", ring_within, "!document.getElementById('offer-panel').hidden");
+    // The `to-operator` prompt (no barge-in), then the offer.
+    after_prompt("to-operator");
+    page.wait("the offer in the page", Duration::from_secs(10), "!document.getElementById('offer-panel').hidden");
     wait_log(&server, "offer rings in the agent's browser", Duration::from_secs(2));
     page.click("[data-testid=answer]");
     page.wait("the call in the page", PAGE_WITHIN, "!document.getElementById('call-panel').hidden");
@@ -128,7 +132,7 @@ fn an_operator_with_no_desk_phone_answers_talks_and_hangs_up_in_the_browser() {
     wait_log(&server, "the operator hung up", Duration::from_secs(3));
 
     // The caller goes on to the survey (its introduction takes no key).
-    sleep_secs(prompt_secs("survey-intro") + 1.0);
+    after_prompt("survey-intro");
     caller.command("hangup", "");
     caller.wait_event("CALL_CLOSED", Duration::from_secs(5));
     caller.quit();
@@ -221,10 +225,12 @@ fn press(caller: &mut Baresip, server: &Server, key: &str) {
     server.wait_metric(DIGITS, &[("method", "rfc4733")], before + 1.0, Duration::from_secs(5));
 }
 
-fn prompt_secs(name: &str) -> f64 {
-    let (samples, rate) = loadtest::audio::read_wav(&support::repo_root().join(format!("prompts/ca/{name}.wav")))
-        .unwrap_or_else(|e| panic!("read prompts/ca/{name}.wav: {e}"));
-    samples.len() as f64 / f64::from(rate)
+/// How long the server plays a Catalan prompt of the repository, then half
+/// a second more (the next prompt's start, the network).
+fn after_prompt(name: &str) {
+    let path = support::repo_root().join(format!("prompts/ca/{name}.wav"));
+    let wav = hound::WavReader::open(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    sleep_secs(f64::from(wav.duration()) / f64::from(wav.spec().sample_rate) + 0.5);
 }
 
 fn sleep_secs(secs: f64) {
