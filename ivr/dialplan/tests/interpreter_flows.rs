@@ -86,11 +86,17 @@ fn each_queue_outcome_goes_to_its_own_node() {
 }
 
 #[test]
+fn a_caller_an_operator_transferred_to_a_queue_may_time_out_there() {
+    let mut call = Call::start(queue_plan(true, true).build());
+    call.queue(QueueOutcome::Answered);
+    assert_eq!(call.queue(QueueOutcome::TimedOut), vec![play(&["ca/queue-timeout"], false)]);
+}
+
+#[test]
 fn outcomes_that_do_not_fit_are_ignored() {
     let mut call = Call::start(queue_plan(true, true).build());
     call.queue(QueueOutcome::Answered);
-    assert_eq!(call.queue(QueueOutcome::TimedOut), vec![], "already with an operator");
-    assert_eq!(call.queue(QueueOutcome::Answered), vec![]);
+    assert_eq!(call.queue(QueueOutcome::Answered), vec![], "already with an operator");
     assert_eq!(call.queue(QueueOutcome::OperatorHungUp), vec![play(&["ca/survey-intro"], false)]);
     assert_eq!(call.queue(QueueOutcome::Closed), vec![], "no longer queued");
 }

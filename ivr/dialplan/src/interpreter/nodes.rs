@@ -242,8 +242,10 @@ impl Interpreter {
                     return Flow::Wait;
                 }
             },
-            QueueOutcome::TimedOut if queued => Flow::Go(*on_timeout),
-            QueueOutcome::Closed if queued => Flow::Go(*on_closed),
+            // Also after an operator: a caller they transferred to a queue
+            // waits again and may time out there.
+            QueueOutcome::TimedOut => Flow::Go(*on_timeout),
+            QueueOutcome::Closed => Flow::Go(*on_closed),
             QueueOutcome::CallbackChosen if queued => match (on_callback, self.caller.clone()) {
                 (Some(next), _) => Flow::Go(*next),
                 (None, Some(number)) => {

@@ -205,6 +205,8 @@ impl Engine {
         }
         call.agent = self.acd.agent_login_name(agent).map(str::to_owned);
         call.agent_answered_at = Some(now);
+        // A second operator (after a transfer): talk time starts again.
+        call.agent_ended_at = None;
         if let Err(e) = self.acd.offer_accepted(now, acd_call, agent) {
             warn!(error = %e, "the ACD refused the answer");
         }
