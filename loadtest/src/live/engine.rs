@@ -35,6 +35,9 @@ use crate::rtp::RtpPacket;
 use crate::traffic::{DtmfMethod, JourneyMix};
 
 const SLOTS: u64 = 20;
+/// RTP from a source with no stream yet is kept this long, this much.
+const EARLY_KEEP: Duration = Duration::from_secs(2);
+const EARLY_MAX: usize = 100;
 
 /// Everything the engine needs to know before it starts.
 #[derive(Debug, Clone)]
@@ -171,6 +174,7 @@ pub struct Engine {
     streams: Vec<Option<Stream>>,
     free_streams: Vec<usize>,
     demux: HashMap<(usize, SocketAddr), usize>,
+    early_rtp: HashMap<(usize, SocketAddr), Vec<(Instant, Vec<u8>)>>,
     wheel: Vec<Vec<usize>>,
     epoch: Instant,
     next_tick: u64,
@@ -209,6 +213,7 @@ impl Engine {
             streams: Vec::new(),
             free_streams: Vec::new(),
             demux: HashMap::new(),
+            early_rtp: HashMap::new(),
             wheel: (0..SLOTS).map(|_| Vec::new()).collect(),
             epoch: now,
             next_tick: 0,
@@ -354,7 +359,16 @@ impl Engine {
     }
 
     pub fn handle_rtp(&mut self, now: Instant, socket: usize, from: SocketAddr, bytes: &[u8]) {
-        let Some(&id) = self.demux.get(&(socket, from)) else { return };
+        let Some(&id) = self.demux.get(&(socket, from)) else {
+            // The server may send before its 200 OK is handled here: keep
+            // a little, for the stream about to be made.
+            self.early_rtp.retain(|_, packets| packets.first().is_some_and(|(t, _)| now.saturating_duration_since(*t) < EARLY_KEEP));
+            let packets = self.early_rtp.entry((socket, from)).or_default();
+            if packets.len() < EARLY_MAX {
+                packets.push((now, bytes.to_vec()));
+            }
+            return;
+        };
         let Some(packet) = RtpPacket::parse(bytes) else { return };
         let arrival = now.saturating_duration_since(self.epoch).as_secs_f64();
         let Some(stream) = self.streams.get_mut(id).and_then(Option::as_mut) else { return };
@@ -554,6 +568,7 @@ impl Engine {
         self.calls[i].stream = Some(id);
         let effects = self.calls[i].caller.answered(now, &self.prompts);
         self.apply(now, i, effects);
+        self.replay_early(now, socket, media.addr);
     }
 
     fn add_stream(&mut self, owner: Owner, socket: usize, media: sdp::RemoteMedia, voice: Arc<Voice>) -> usize {
@@ -573,6 +588,13 @@ impl Engine {
         self.demux.insert((socket, media.addr), id);
         self.wheel[bucket].push(id);
         id
+    }
+
+    /// Feeds a new stream what arrived for it before it existed.
+    fn replay_early(&mut self, now: Instant, socket: usize, remote: SocketAddr) {
+        for (_, bytes) in self.early_rtp.remove(&(socket, remote)).unwrap_or_default() {
+            self.handle_rtp(now, socket, remote, &bytes);
+        }
     }
 
     fn remove_stream(&mut self, id: usize) -> Option<Stream> {

@@ -14,10 +14,15 @@ use crate::traffic::Language;
 
 /// Audio kept before a check window opens, and after the excerpt's end, so
 /// that a prompt starting a little early or late is still found whole.
-pub const LEAD: usize = 4_000;
+pub const LEAD: usize = 8_000;
 pub const TAIL: usize = 8_000;
-/// Length of the opening excerpt checked (after the prompt's own silence).
+/// Length of the opening excerpt checked.
 pub const EXCERPT: usize = 8_000;
+/// Where the excerpt starts after the prompt's own silence: a window that
+/// opens a little after the prompt began (its first packets arrived
+/// before the 200 OK was handled, or it followed the previous prompt
+/// sooner than expected) still holds it whole.
+pub const EXCERPT_SKIP: usize = 2_000;
 /// The normalised correlation above which the excerpt counts as heard;
 /// a G.711 round trip scores above 0.99, another prompt below 0.5.
 pub const MIN_SCORE: f64 = 0.7;
@@ -103,7 +108,9 @@ impl PromptRef {
     pub fn new(language: Language, id: &'static str, samples: &[i16]) -> PromptRef {
         let silence = samples.chunks(160).take_while(|w| crate::audio::rms_dbfs(w) < -45.0).count() * 160;
         let silence = silence.min(samples.len());
-        let excerpt = samples[silence..].iter().take(EXCERPT).copied().collect();
+        // Short prompts are checked from their start.
+        let skip = if samples.len() > silence + EXCERPT_SKIP + EXCERPT { EXCERPT_SKIP } else { 0 };
+        let excerpt = samples[silence + skip..].iter().take(EXCERPT).copied().collect();
         PromptRef { language, id, length: Duration::from_secs_f64(samples.len() as f64 / 8000.0), excerpt, silence }
     }
 }

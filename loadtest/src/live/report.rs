@@ -35,8 +35,10 @@ pub struct CallsSummary {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RtpSummary {
+    /// Packets on every leg, callers' and operators'.
     pub sent: u64,
     pub received: u64,
+    /// On the callers' legs (server to caller): the audio they hear.
     pub expected: u64,
     pub lost: u64,
     pub loss_percent: f64,
@@ -349,10 +351,11 @@ pub fn close_step(level: usize, engine: &mut Engine, shell: &mut ShellFigures, b
     let server_cpu: Vec<f64> = seconds.iter().filter_map(|s| s.server_cpu_percent).collect();
     let mut step = CapacityStep {
         concurrency: level,
-        calls_started: f.offered - base.offered,
-        failed_setups: f.failed_setup - base.failed_setup,
-        lost: lost - base.lost,
-        expected: expected - base.expected,
+        calls_started: f.offered.saturating_sub(base.offered),
+        failed_setups: f.failed_setup.saturating_sub(base.failed_setup),
+        // A late packet can fill a gap counted as lost before: saturate.
+        lost: lost.saturating_sub(base.lost),
+        expected: expected.saturating_sub(base.expected),
         send_deviation_p99_ms: ours.percentile_ms(99.0),
         server_deviation_p99_ms: server.percentile_ms(99.0),
         setup_p99_ms: setup.percentile_ms(99.0),
