@@ -156,6 +156,9 @@ enum Command {
         /// Write the JSON result here (default: stdout).
         #[arg(long)]
         json_out: Option<PathBuf>,
+        /// Also write an HTML report with charts here.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// Agents for a service level (Erlang C) and trunks for a blocking
     /// target (Erlang B).
@@ -234,6 +237,9 @@ struct LiveArgs {
     /// Write the JSON result here (default: stdout).
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Also write an HTML report with charts here.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 impl LiveArgs {
@@ -410,6 +416,9 @@ fn main() -> anyhow::Result<()> {
                 report = live::report::with_records(report, records);
             }
             write_json(&report, args.json_out.as_ref())?;
+            if let Some(path) = &args.html {
+                std::fs::write(path, live::html::html(&report)).with_context(|| format!("writing {}", path.display()))?;
+            }
             if !report.ok {
                 eprintln!("run failed: {}", report.problems.join("; "));
                 std::process::exit(1);
@@ -428,7 +437,7 @@ fn main() -> anyhow::Result<()> {
             let report = live::report::live_report("capacity", &finished, None);
             write_json(&serde_json::json!({ "capacity": capacity, "run": report }), args.json_out.as_ref())?;
         }
-        Command::Smoke { ivr, root, calls_per_sec, arrival_secs, operators, keep, json_out } => {
+        Command::Smoke { ivr, root, calls_per_sec, arrival_secs, operators, keep, json_out, html } => {
             let ivr = match ivr {
                 Some(path) => path,
                 None => std::env::current_exe()?.with_file_name("ivr"),
@@ -440,6 +449,9 @@ fn main() -> anyhow::Result<()> {
             config.keep = keep;
             let report = live::smoke::run(&config)?;
             write_json(&report, json_out.as_ref())?;
+            if let Some(path) = &html {
+                std::fs::write(path, live::html::html(&report)).with_context(|| format!("writing {}", path.display()))?;
+            }
             if !report.ok {
                 eprintln!("smoke failed: {}", report.problems.join("; "));
                 std::process::exit(1);

@@ -22,6 +22,7 @@
 
 pub mod caller;
 pub mod engine;
+pub mod html;
 pub mod media;
 pub mod net;
 pub mod operator;
