@@ -197,8 +197,11 @@ fn read_netstrings(mut stream: TcpStream, tx: mpsc::Sender<Value>) {
     let mut chunk = [0u8; 4096];
     loop {
         let n = match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return,
             Ok(n) => n,
+            // SIGCHLD from another peer ending interrupts the read: retry.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
         };
         buffer.extend_from_slice(&chunk[..n]);
         while let Some(colon) = buffer.iter().position(|b| *b == b':') {

@@ -633,6 +633,9 @@ fn webdriver(driver: SocketAddr, method: &str, path: &str, body: Option<&Value>)
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            // A child process ending (SIPp, baresip) delivers SIGCHLD to
+            // the test process; a read it interrupts is simply retried.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read: {e}")),
         }
     }
