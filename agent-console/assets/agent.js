@@ -51,7 +51,15 @@ function facts(dl, call) {
     ['col.callback', yesNo(call.callback)],
     ['agent.number', call.caller_number ?? t('agent.withheld')],
   ];
-  dl.replaceChildren(...rows.flatMap(([key, value]) => [el('dt', {}, t(key)), el('dd', {}, value)]));
+  // Updated in place: the live feed sends a frame on every change, and a
+  // list rebuilt each time flickers and loses a reader's selection.
+  if (dl.children.length !== rows.length * 2) {
+    dl.replaceChildren(...rows.flatMap(() => [el('dt'), el('dd')]));
+  }
+  rows.forEach(([key, value], i) => {
+    setText(dl.children[2 * i], t(key));
+    setText(dl.children[2 * i + 1], String(value));
+  });
 }
 
 function apply(next) {
@@ -176,7 +184,9 @@ function tick() {
   if (!self) return;
   const a = self.agent;
   const since = elapsed();
-  setText($('my-time'), duration(a.time_in_state_ms + since));
+  // The badge shows status and state: its clock restarts when either
+  // changes (back from a break the state is still `idle`, since before it).
+  setText($('my-time'), duration(Math.min(a.time_in_status_ms, a.time_in_state_ms) + since));
   if (self.call) setText($('call-time'), duration(a.time_in_state_ms + since));
   if (a.state === 'wrap_up' && a.remaining_ms !== null) {
     const left = Math.max(0, a.remaining_ms - since);

@@ -21,9 +21,19 @@ const PING_EVERY_MS = 10_000;
 const PONG_TIMEOUT_MS = 30_000;
 const MAX_RETRY_MS = 15_000;
 const REOFFER_MS = 1000;
-// STUN/TURN servers for the browser. The console API gives none yet
-// (docs/console.md): host candidates suffice on the operators' LAN.
-const ICE_SERVERS = [];
+// STUN/TURN servers come from the server's `webrtc.ice_servers`
+// (`GET /api/softphone/config`, docs/console.md); none configured: host
+// candidates, enough on the operators' LAN.
+async function fetchIceServers() {
+  try {
+    const response = await fetch('/api/softphone/config', { credentials: 'same-origin' });
+    if (!response.ok) return [];
+    const config = await response.json();
+    return Array.isArray(config.ice_servers) ? config.ice_servers : [];
+  } catch (_) {
+    return [];
+  }
+}
 
 export function softphone(me) {
   const ui = {
@@ -49,6 +59,8 @@ export function softphone(me) {
   let lastPong = 0;
   let muted = false;
   let started = false;
+  let beginning = null;     // the one begin() in progress (double click, permission query)
+  let iceServers = [];
   let refused = false;      // the engine answered our offer with an error
   let reoffer = null;
   let inCall = false;       // the page says a call is connected
@@ -85,7 +97,7 @@ export function softphone(me) {
   }
 
   function newPc() {
-    const peer = new RTCPeerConnection({ iceServers: ICE_SERVERS });
+    const peer = new RTCPeerConnection({ iceServers });
     if (stream) for (const track of stream.getAudioTracks()) peer.addTrack(track, stream);
     peer.ontrack = (ev) => {
       ui.audio.srcObject = ev.streams[0] || new MediaStream([ev.track]);
@@ -159,10 +171,13 @@ export function softphone(me) {
     set({ media: 'negotiating' });
     try {
       await peer.setLocalDescription(await peer.createOffer());
+      // A later offerSession (a bye, a reconnect) replaced this peer while
+      // it was being set up: only the newest one is offered.
+      if (peer !== pc) return;
       // Sent before any candidate: those events are queued behind this task.
       send({ type: 'offer', call: null, sdp: peer.localDescription.sdp });
     } catch (e) {
-      set({ media: 'failed', notice: 'phone.notice.media_failed' });
+      if (peer === pc) set({ media: 'failed', notice: 'phone.notice.media_failed' });
     }
   }
 
@@ -262,8 +277,15 @@ export function softphone(me) {
     applyMute();
   }
 
-  async function begin() {
-    if (started) return;
+  /** Asks for the microphone and connects, once: a second call (a double
+   * click, the permission query racing a click) waits for the first. */
+  function begin() {
+    if (started) return Promise.resolve();
+    if (!beginning) beginning = start().finally(() => { beginning = null; });
+    return beginning;
+  }
+
+  async function start() {
     if (!navigator.mediaDevices?.getUserMedia || typeof RTCPeerConnection === 'undefined') {
       set({ mic: 'unavailable', notice: 'phone.notice.unsupported' });
       return;
@@ -281,6 +303,7 @@ export function softphone(me) {
     started = true;
     set({ mic: 'granted', notice: '' });
     await listDevices().catch(() => {});
+    iceServers = await fetchIceServers();
     connect();
   }
 
