@@ -45,9 +45,15 @@ pub enum AcdError {
     UnknownQueueName(String),
     #[error("skill level {0} is out of range 1..=10")]
     LevelOutOfRange(u8),
+    #[error("a queue named {0:?} exists already")]
+    DuplicateQueue(String),
+    #[error("queue {queue:?} still holds {callers} caller(s): remove it once they have been served")]
+    QueueHasCallers { queue: String, callers: usize },
+    #[error("agent {login:?} is busy with call {call}: remove them once it has ended")]
+    AgentBusy { login: String, call: CallId },
 }
 
-fn check_levels(skills: &[(String, String, u8)]) -> Result<(), AcdError> {
+pub(crate) fn check_levels(skills: &[(String, String, u8)]) -> Result<(), AcdError> {
     match skills.iter().find(|(_, _, l)| !(1..=10).contains(l)) {
         Some((_, _, l)) => Err(AcdError::LevelOutOfRange(*l)),
         None => Ok(()),
@@ -101,6 +107,8 @@ pub(crate) struct Queue {
     /// Recent handle times (talk + wrap-up), newest last, for estimates.
     pub handle_times: VecDeque<Duration>,
     pub rr_last: Option<AgentId>,
+    /// Removed by `remove_queue`: its id is never reused, its name is free.
+    pub removed: bool,
 }
 
 #[derive(Debug)]
@@ -119,6 +127,9 @@ pub(crate) struct Agent {
     pub misses: u32,
     /// The call being handled (for the handle time sample at wrap-up end).
     pub handling: Option<(QueueId, Instant)>,
+    /// Removed by `remove_agent`: logged out, in no queue, its id never
+    /// reused, its login free for a new agent.
+    pub removed: bool,
 }
 
 /// Timers are per entity; a popped entry is stale unless it still matches
@@ -176,7 +187,33 @@ pub struct Acd {
     pub(crate) outputs: VecDeque<AcdOutput>,
     pub(crate) next_seq: u64,
     pub(crate) stats: AcdStats,
-    agent_by_login: HashMap<String, AgentId>,
+    pub(crate) agent_by_login: HashMap<String, AgentId>,
+}
+
+/// Relax values name skills too; interned so that a caller's value can be
+/// matched against them.
+pub(crate) fn intern_relax_values(table: &mut SkillTable, queue: &QueueConfig) {
+    for step in &queue.relax {
+        if let crate::config::Accept::Values(values) = &step.accept {
+            for v in values {
+                table.intern(&step.skill, v);
+            }
+        }
+    }
+}
+
+impl Queue {
+    pub(crate) fn new(config: QueueConfig) -> Queue {
+        Queue {
+            config,
+            waiting: BTreeMap::new(),
+            members: Vec::new(),
+            closed: false,
+            handle_times: VecDeque::new(),
+            rr_last: None,
+            removed: false,
+        }
+    }
 }
 
 pub(crate) fn later(now: Instant, by: Duration) -> Option<Instant> {
@@ -191,29 +228,10 @@ impl Acd {
     /// An ACD with every agent logged out. Log timestamps count from `epoch`.
     pub fn new(config: AcdConfig, epoch: Instant) -> Acd {
         let mut skill_table = SkillTable::default();
-        // Relax values name skills too; intern them so a caller's value can
-        // be matched against them.
         for q in &config.queues {
-            for step in &q.relax {
-                if let crate::config::Accept::Values(values) = &step.accept {
-                    for v in values {
-                        skill_table.intern(&step.skill, v);
-                    }
-                }
-            }
+            intern_relax_values(&mut skill_table, q);
         }
-        let queues = config
-            .queues
-            .into_iter()
-            .map(|config| Queue {
-                config,
-                waiting: BTreeMap::new(),
-                members: Vec::new(),
-                closed: false,
-                handle_times: VecDeque::new(),
-                rr_last: None,
-            })
-            .collect();
+        let queues = config.queues.into_iter().map(Queue::new).collect();
         let mut acd = Acd {
             epoch,
             queues,
@@ -257,7 +275,7 @@ impl Acd {
     pub fn set_agent_skills(&mut self, now: Instant, agent: AgentId, skills: &[(String, String, u8)]) -> Result<(), AcdError> {
         self.advance(now);
         check_levels(skills)?;
-        let a = self.agents.get_mut(agent.index()).ok_or(AcdError::UnknownAgent(agent))?;
+        let a = self.agents.get_mut(agent.index()).filter(|a| !a.removed).ok_or(AcdError::UnknownAgent(agent))?;
         a.skills = AgentSkills::new(&mut self.skill_table, skills);
         self.refresh_requirements();
         if self.free.contains(&agent) {
@@ -271,7 +289,7 @@ impl Acd {
     /// a new value (an agent added or reskilled) may resolve one that did
     /// not before. Only the changed agent can newly match, so no call needs
     /// routing again on its own account.
-    fn refresh_requirements(&mut self) {
+    pub(crate) fn refresh_requirements(&mut self) {
         for c in self.calls.values_mut() {
             c.reqs = skills::requirements(&self.queues[c.queue.index()].config, &self.skill_table, &c.skills, c.stage);
         }
@@ -279,10 +297,7 @@ impl Acd {
 
     fn insert_agent(&mut self, config: &AgentConfig, now: Instant) -> AgentId {
         let id = AgentId(u32::try_from(self.agents.len()).expect("fewer than 2^32 agents"));
-        let queues: Vec<QueueId> = (0..self.queues.len())
-            .map(|i| QueueId(i as u32))
-            .filter(|q| config.queues.is_empty() || config.queues.contains(&self.queues[q.index()].config.name))
-            .collect();
+        let queues = self.queues_named(&config.queues);
         for q in &queues {
             self.queues[q.index()].members.push(id);
         }
@@ -300,6 +315,7 @@ impl Acd {
             talk_time: Duration::ZERO,
             misses: 0,
             handling: None,
+            removed: false,
         });
         self.agent_by_login.entry(config.login.clone()).or_insert(id);
         id
@@ -308,7 +324,7 @@ impl Acd {
     // ---- lookups -------------------------------------------------------
 
     pub fn queue_id(&self, name: &str) -> Option<QueueId> {
-        self.queues.iter().position(|q| q.config.name == name).map(|i| QueueId(i as u32))
+        self.queues.iter().position(|q| !q.removed && q.config.name == name).map(|i| QueueId(i as u32))
     }
 
     pub fn queue_name(&self, queue: QueueId) -> Option<&str> {
@@ -321,7 +337,7 @@ impl Acd {
 
     /// The agent whose phone registers as this SIP user.
     pub fn agent_by_sip_user(&self, user: &str) -> Option<AgentId> {
-        self.agents.iter().position(|a| a.sip_user == user).map(|i| AgentId(i as u32))
+        self.agents.iter().position(|a| !a.removed && a.sip_user == user).map(|i| AgentId(i as u32))
     }
 
     pub fn agent_login_name(&self, agent: AgentId) -> Option<&str> {
@@ -397,7 +413,7 @@ impl Acd {
         max_wait: Option<Duration>,
     ) -> Result<(), AcdError> {
         self.advance(now);
-        let q = self.queues.get(queue.index()).ok_or(AcdError::UnknownQueue(queue))?;
+        let q = self.queues.get(queue.index()).filter(|q| !q.removed).ok_or(AcdError::UnknownQueue(queue))?;
         if self.calls.contains_key(&call) {
             return Err(AcdError::DuplicateCall(call));
         }
@@ -627,7 +643,7 @@ impl Acd {
     /// ones get `Closed`.
     pub fn set_closed(&mut self, now: Instant, queue: QueueId, closed: bool) -> Result<(), AcdError> {
         self.advance(now);
-        let q = self.queues.get_mut(queue.index()).ok_or(AcdError::UnknownQueue(queue))?;
+        let q = self.queues.get_mut(queue.index()).filter(|q| !q.removed).ok_or(AcdError::UnknownQueue(queue))?;
         if q.closed != closed {
             q.closed = closed;
             let kind = if closed { QueueEventKind::QueueClosed } else { QueueEventKind::QueueOpened };
@@ -642,7 +658,7 @@ impl Acd {
     /// The agent logs in and becomes available.
     pub fn agent_login(&mut self, now: Instant, agent: AgentId) -> Result<(), AcdError> {
         self.advance(now);
-        let a = self.agents.get_mut(agent.index()).ok_or(AcdError::UnknownAgent(agent))?;
+        let a = self.agents.get_mut(agent.index()).filter(|a| !a.removed).ok_or(AcdError::UnknownAgent(agent))?;
         if a.status == AgentStatus::LoggedOut {
             a.talk_time = Duration::ZERO;
             a.misses = 0;

@@ -29,6 +29,7 @@ mod dispatch;
 mod engine;
 mod event;
 mod ids;
+mod live_edit;
 mod skills;
 mod snapshot;
 mod strategy;

@@ -61,6 +61,7 @@ impl Acd {
             .queues
             .iter()
             .enumerate()
+            .filter(|(_, q)| !q.removed)
             .map(|(i, q)| {
                 let calls: Vec<WaitingCallSnapshot> = q
                     .waiting
@@ -95,6 +96,7 @@ impl Acd {
             .agents
             .iter()
             .enumerate()
+            .filter(|(_, a)| !a.removed)
             .map(|(i, a)| AgentSnapshot {
                 id: AgentId(i as u32),
                 login: a.login.clone(),

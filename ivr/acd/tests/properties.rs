@@ -10,7 +10,9 @@
 //! - conservation: every call that arrives leaves exactly once (answered,
 //!   abandoned, timed out, closed, callback failed) or is still queued;
 //! - the reported agent states are the ACD's own;
-//! - commands that do not fit are refused and change nothing.
+//! - commands that do not fit are refused and change nothing;
+//! - all of it while queues are edited and agents removed live (a busy
+//!   agent's removal is refused and changes nothing).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -25,16 +27,20 @@ const LANGUAGES: [&str; 4] = ["ca", "es", "en", "oc"];
 const TOPICS: [&str; 3] = ["health", "work", ""];
 
 fn config(strategy: &str) -> AcdConfig {
-    let queues = format!(
-        r#"
-[queues.general]
-strategy = "{strategy}"
-skills = ["language", "topic"]
-min_level = {{ topic = 2 }}
+    config_with(strategy, GENERAL_EDITS[0])
+}
+
+/// The `general` queue's settings: as the ACD starts, then as edited live
+/// (fewer requirements, no relax steps, no wrap-up, a short maximum wait;
+/// or a fast relax step, short offers, frequent announcements). The
+/// strategy is not edited: the ring-all check depends on it.
+const GENERAL_EDITS: [&str; 3] = [
+    r#"skills = ["language", "topic"]
+min_level = { topic = 2 }
 relax = [
-  {{ after_secs = 30, skill = "language", when = ["ca", "oc"], accept = ["es"] }},
-  {{ after_secs = 50, skill = "topic", min_level = 1 }},
-  {{ after_secs = 90, skill = "topic", accept = ["*"] }},
+  { after_secs = 30, skill = "language", when = ["ca", "oc"], accept = ["es"] },
+  { after_secs = 50, skill = "topic", min_level = 1 },
+  { after_secs = 90, skill = "topic", accept = ["*"] },
 ]
 offer_timeout_secs = 15
 max_no_answer = 2
@@ -43,7 +49,29 @@ wrap_up_secs = 10
 announce_interval_secs = 20
 max_wait_secs = 200
 callback_retries = 1
-callback_retry_delay_secs = 25
+callback_retry_delay_secs = 25"#,
+    r#"skills = ["language"]
+wrap_up_secs = 0
+max_wait_secs = 40
+announce_interval_secs = 0"#,
+    r#"skills = ["language", "topic"]
+relax = [{ after_secs = 5, skill = "topic", accept = ["*"] }]
+offer_timeout_secs = 5
+wrap_up_secs = 30
+max_wait_secs = 500
+announce_interval_secs = 7"#,
+];
+
+fn edited_general(strategy: &str, variant: u8) -> ivr_acd::QueueConfig {
+    config_with(strategy, GENERAL_EDITS[usize::from(variant) % GENERAL_EDITS.len()]).queues.remove(0)
+}
+
+fn config_with(strategy: &str, general: &str) -> AcdConfig {
+    let queues = format!(
+        r#"
+[queues.general]
+strategy = "{strategy}"
+{general}
 
 [queues.second]
 strategy = "{strategy}"
@@ -93,6 +121,9 @@ enum Cmd {
     CallbackResult(usize, bool),
     Reprioritise(usize, i32),
     SetClosed(bool),
+    /// `update_queue` of `general` with one of three settings.
+    EditQueue(u8),
+    RemoveAgent(u32),
     Wait(u64),
     /// A command naming a call the ACD does not know.
     Unknown(u8),
@@ -115,6 +146,8 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         2 => (any::<usize>(), any::<bool>()).prop_map(|(i, b)| Cmd::CallbackResult(i, b)),
         1 => (any::<usize>(), 0..4i32).prop_map(|(i, p)| Cmd::Reprioritise(i, p)),
         1 => any::<bool>().prop_map(Cmd::SetClosed),
+        1 => any::<u8>().prop_map(Cmd::EditQueue),
+        1 => (0..AGENTS).prop_map(Cmd::RemoveAgent),
         6 => (0..60u64).prop_map(Cmd::Wait),
         1 => (0..6u8).prop_map(Cmd::Unknown),
     ]
@@ -149,6 +182,8 @@ struct Harness {
     state: HashMap<AgentId, AgentState>,
     arrived: u64,
     outcomes: u64,
+    strategy: String,
+    removed: BTreeSet<AgentId>,
 }
 
 impl Harness {
@@ -158,6 +193,8 @@ impl Harness {
         let state = (0..AGENTS).map(|a| (AgentId(a), AgentState::Idle)).collect();
         Harness {
             acd: Acd::new(config(strategy), now),
+            strategy: strategy.to_owned(),
+            removed: BTreeSet::new(),
             now,
             ring_all: strategy == "ring_all",
             next_call: 1,
@@ -194,6 +231,10 @@ impl Harness {
                 if let Some(call) = Self::pick(self.queued.keys().copied(), i) {
                     self.acd.caller_abandoned(now, call).map_err(fail)?;
                 }
+            }
+            Cmd::Login(a) if self.removed.contains(&AgentId(a)) => {
+                prop_assert_eq!(self.acd.agent_login(now, AgentId(a)), Err(ivr_acd::AcdError::UnknownAgent(AgentId(a))));
+                prop_assert!(self.acd.poll_output().is_none(), "a refused command had an effect");
             }
             Cmd::Login(a) => self.acd.agent_login(now, AgentId(a)).map_err(fail)?,
             Cmd::Logout(a) => self.acd.agent_logout(now, AgentId(a)).map_err(fail)?,
@@ -253,6 +294,22 @@ impl Harness {
                 }
             }
             Cmd::SetClosed(closed) => self.acd.set_closed(now, QueueId(0), closed).map_err(fail)?,
+            Cmd::EditQueue(variant) => self.acd.update_queue(now, edited_general(&self.strategy, variant)).map_err(fail)?,
+            Cmd::RemoveAgent(a) => {
+                let agent = AgentId(a);
+                let busy = matches!(self.state[&agent], AgentState::Offered { .. } | AgentState::Reserved { .. } | AgentState::OnCall { .. });
+                let r = self.acd.remove_agent(now, agent);
+                if self.removed.contains(&agent) {
+                    prop_assert_eq!(r, Err(ivr_acd::AcdError::UnknownAgent(agent)));
+                    prop_assert!(self.acd.poll_output().is_none(), "a refused command had an effect");
+                } else if busy {
+                    prop_assert!(matches!(r, Err(ivr_acd::AcdError::AgentBusy { .. })), "{:?}", r);
+                    prop_assert!(self.acd.poll_output().is_none(), "a refused command had an effect");
+                } else {
+                    r.map_err(fail)?;
+                    self.removed.insert(agent);
+                }
+            }
             Cmd::Wait(secs) => {
                 let end = now + Duration::from_secs(secs);
                 while let Some(at) = self.acd.poll_timeout() {

@@ -2,6 +2,8 @@
 //! Each reads as a small story: who is logged in, who calls, what the ACD
 //! does and when.
 
+#[path = "scenarios/live_edits.rs"]
+mod live_edits;
 mod support;
 
 use std::time::Duration;
