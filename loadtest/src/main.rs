@@ -136,6 +136,33 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         max_deviation_ms: f64,
     },
+    /// A steady load (--rate or --concurrency) for --duration seconds or
+    /// --max-calls calls, sampling the server's memory, descriptors and CPU
+    /// and our setup latency and RTP per interval; exit 1 on a leak beyond
+    /// the limits or on any failed call.
+    Soak {
+        #[command(flatten)]
+        live: LiveArgs,
+        /// Seconds per sample.
+        #[arg(long, default_value_t = 60)]
+        interval_secs: u64,
+        /// Samples starting before this are left out of the drift.
+        #[arg(long, default_value_t = 300)]
+        warmup_secs: u64,
+        /// The load phase also ends once this many calls were offered.
+        #[arg(long, default_value_t = 1_000_000)]
+        max_calls: u64,
+        #[arg(long, default_value_t = 20.0)]
+        max_rss_growth_mb_per_hour: f64,
+        #[arg(long, default_value_t = 50.0)]
+        max_fd_growth: f64,
+        /// The last interval's setup p99 may be this times the first's ...
+        #[arg(long, default_value_t = 2.0)]
+        max_setup_p99_ratio: f64,
+        /// ... plus this many ms.
+        #[arg(long, default_value_t = 20.0)]
+        setup_p99_slack_ms: f64,
+    },
     /// The CI smoke profile: starts `ivr serve` on loopback, a few hundred
     /// calls in about a minute, records checked; exit 1 on any failure.
     Smoke {
@@ -278,6 +305,16 @@ fn write_json(value: &impl serde::Serialize, out: Option<&PathBuf>) -> anyhow::R
     Ok(())
 }
 
+/// The run's report, with the records check when the server's database
+/// and pseudonym key were given.
+fn checked_report(mode: &str, args: &LiveArgs, finished: &live::Finished) -> anyhow::Result<live::LiveReport> {
+    let report = live::report::live_report(mode, finished, None);
+    let (Some(db), Some(key)) = (&args.db, &args.pseudonym_key) else { return Ok(report) };
+    let expected = live::expected_records(&finished.engine);
+    let records = live::records::check(db, key, &expected, Duration::from_secs(30))?;
+    Ok(live::report::with_records(report, records))
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::MakePcap {
@@ -409,12 +446,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             let config = args.run_config()?;
             let finished = live::run(&config)?;
-            let mut report = live::report::live_report("run", &finished, None);
-            if let (Some(db), Some(key)) = (&args.db, &args.pseudonym_key) {
-                let expected = live::expected_records(&finished.engine);
-                let records = live::records::check(db, key, &expected, Duration::from_secs(30))?;
-                report = live::report::with_records(report, records);
-            }
+            let report = checked_report("run", &args, &finished)?;
             write_json(&report, args.json_out.as_ref())?;
             if let Some(path) = &args.html {
                 std::fs::write(path, live::html::html(&report)).with_context(|| format!("writing {}", path.display()))?;
@@ -436,6 +468,46 @@ fn main() -> anyhow::Result<()> {
             let (capacity, finished) = live::capacity(&config)?;
             let report = live::report::live_report("capacity", &finished, None);
             write_json(&serde_json::json!({ "capacity": capacity, "run": report }), args.json_out.as_ref())?;
+        }
+        Command::Soak {
+            live: args,
+            interval_secs,
+            warmup_secs,
+            max_calls,
+            max_rss_growth_mb_per_hour,
+            max_fd_growth,
+            max_setup_p99_ratio,
+            setup_p99_slack_ms,
+        } => {
+            if args.profile.is_some() {
+                bail!("a soak holds a steady load: use --rate or --concurrency");
+            }
+            let mut run = args.run_config()?;
+            if run.server_pid.is_none() {
+                run.server_pid = live::soak::pid_of_udp_socket(args.server);
+                match run.server_pid {
+                    Some(pid) => eprintln!("server pid {pid} (the owner of {})", args.server),
+                    None => eprintln!("no server pid found for {}: memory and descriptors not sampled (give --server-pid)", args.server),
+                }
+            }
+            let config = live::soak::SoakConfig {
+                run,
+                interval: Duration::from_secs(interval_secs.max(1)),
+                warmup: Duration::from_secs(warmup_secs),
+                max_calls,
+                limits: live::soak::LeakLimits { max_rss_growth_mb_per_hour, max_fd_growth, max_setup_p99_ratio, setup_p99_slack_ms },
+            };
+            let (mut soak, finished) = live::soak::run(&config)?;
+            let report = checked_report("soak", &args, &finished)?;
+            soak.ok = soak.ok && report.ok;
+            write_json(&serde_json::json!({ "soak": soak, "run": report }), args.json_out.as_ref())?;
+            if let Some(path) = &args.html {
+                std::fs::write(path, live::html::html(&report)).with_context(|| format!("writing {}", path.display()))?;
+            }
+            if !soak.ok {
+                eprintln!("soak failed: {}", soak.leaks.iter().chain(&report.problems).cloned().collect::<Vec<_>>().join("; "));
+                std::process::exit(1);
+            }
         }
         Command::Smoke { ivr, root, calls_per_sec, arrival_secs, operators, keep, json_out, html } => {
             let ivr = match ivr {

@@ -31,6 +31,7 @@ pub mod records;
 pub mod report;
 pub mod sdp;
 pub mod smoke;
+pub mod soak;
 pub mod stats;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -273,6 +274,17 @@ pub fn profile_rate(profile: &TrafficProfile, slots: &[crate::traffic::Slot], sp
 /// Runs the load, the drain and the end of every call; returns what is
 /// needed for the report (see [`report::live_report`]).
 pub fn run(config: &RunConfig) -> Result<Finished, LiveError> {
+    run_observed(config, |_, _, _| Flow::Continue)
+}
+
+/// [`run`] with `observe` called on every control tick of the load phase
+/// (at least every 100 ms); its [`Flow::Stop`] ends the load phase early
+/// (the drain follows as at the end of `duration`). `loadtest soak` samples
+/// its intervals here.
+pub fn run_observed(
+    config: &RunConfig,
+    mut observe: impl FnMut(&mut Engine, Instant, &mut ShellFigures) -> Flow,
+) -> Result<Finished, LiveError> {
     let (mut engine, mut sockets, start) = start_engine(config)?;
     let slots = match &config.load {
         Load::Profile { profile, .. } => profile.slots()?,
@@ -308,7 +320,8 @@ pub fn run(config: &RunConfig) -> Result<Finished, LiveError> {
                     }
                     Load::Concurrency { .. } => {}
                 }
-                if elapsed >= config.duration {
+                let observed = observe(engine, now, shell);
+                if elapsed >= config.duration || observed == Flow::Stop {
                     engine.stop_arrivals();
                     stage = Stage::Drain(now);
                 }
