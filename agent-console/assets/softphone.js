@@ -35,7 +35,9 @@ async function fetchIceServers() {
   }
 }
 
-export function softphone(me) {
+// `role`: 'agent' (the agent's calls) or 'supervisor' (a session of the
+// supervisor's own, for listening, whispering and barging in).
+export function softphone(me, role = 'agent') {
   const ui = {
     mic: document.getElementById('phone-mic'),
     conn: document.getElementById('phone-conn'),
@@ -221,7 +223,7 @@ export function softphone(me) {
   function connect() {
     set({ conn: socket ? 'reconnecting' : 'connecting' });
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}/api/softphone`);
+    const ws = new WebSocket(`${scheme}://${location.host}/api/softphone?role=${role}`);
     socket = ws;
     ws.addEventListener('open', () => {
       retryMs = 1000;
