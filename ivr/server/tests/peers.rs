@@ -49,6 +49,9 @@ mod reload;
 #[path = "peers/refer.rs"]
 mod refer;
 
+#[path = "peers/webdriver.rs"]
+mod webdriver;
+
 #[path = "peers/console_e2e.rs"]
 mod console_e2e;
 

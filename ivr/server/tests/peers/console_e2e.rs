@@ -20,10 +20,9 @@
 //! whether notes came with the wrap-up (it keeps neither in the call's
 //! record yet).
 //!
-//! Chromium is driven over W3C WebDriver (chromedriver on loopback) with a
-//! small client of our own (JSON over HTTP/1.1 on a std socket): the server
-//! crate's tests need no WebDriver dependency. Two WebDriver sessions are
-//! two browser profiles, so each user has their own cookies.
+//! Chromium is driven over W3C WebDriver with the peer tests' own client
+//! (`webdriver.rs`). Two browsers are two profiles, so each user has their
+//! own cookies.
 //!
 //! Every view is saved as a 1280x800 PNG under
 //! `$CARGO_TARGET_TMPDIR/console-screens/` (the test's artifacts), and also
@@ -35,17 +34,14 @@
 //! Must never wait with a bare sleep for something the DOM or a peer can
 //! tell: waits poll the page (every 25 ms) or a peer's events.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-use serde_json::{Value, json};
 
 use crate::baresip::{self, Baresip};
 use crate::server::{Server, ServerConfig, TestDialplan};
 use crate::support::{self, TempDir};
+use crate::webdriver::{self, Browser, Microphone};
 
 const AGENT: &str = "jordi";
 /// The demo SIP password of `jordi`'s phone (dialplans/agents.toml).
@@ -64,15 +60,8 @@ const OFFER_WITHIN: Duration = Duration::from_secs(2);
 /// Page loads, sign-ins, anything not timed by the specification.
 const PAGE_WITHIN: Duration = Duration::from_secs(15);
 
-/// The page's size in every screenshot.
-const VIEWPORT: (u64, u64) = (1280, 800);
-
-/// W3C WebDriver's key for an element reference.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
 fn peers() -> bool {
-    support::peer_available("chromium", "chromium")
-        && support::peer_available("chromedriver", "chromium-driver")
+    webdriver::available()
         && support::peer_available("baresip", "baresip-core")
         && support::peer_available("sox", "sox")
 }
@@ -128,49 +117,48 @@ fn work_a_call(answer: Answer) {
         phone.command("answermode", "manual");
         phone
     });
-    let driver = ChromeDriver::start(&work);
-    let sup = Browser::open(&driver, "supervisor", server.http, Microphone::None);
+    let sup = Browser::open("supervisor", server.http, Microphone::None);
     // An agent whose browser softphone has a media session is offered calls
     // there, not on the desk phone: with no microphone, it has none.
     let microphone = match answer {
         Answer::Browser => Microphone::Playing(browser_tone(&work)),
         Answer::DeskPhone => Microphone::None,
     };
-    let agent = Browser::open(&driver, "agent", server.http, microphone);
+    let agent = Browser::open("agent", server.http, microphone);
 
     // 1. The supervisor's wallboard; the agent signs in and goes available.
-    sup.sign_in("sup", "/supervisor");
-    sup.wait("jordi on the wallboard", PAGE_WITHIN, &agent_row("", ""));
+    sign_in(&sup, "sup", "/supervisor");
+    sup.wait_for("jordi on the wallboard", PAGE_WITHIN, &agent_row("", ""));
     agent.goto("/");
-    agent.wait("the login form to take the focus", PAGE_WITHIN, "document.activeElement?.id === 'login'");
+    agent.wait_for("the login form to take the focus", PAGE_WITHIN, "document.activeElement?.id === 'login'");
     agent.type_into("#login", AGENT);
     agent.type_into("#password", CONSOLE_PASSWORD);
     screens.take(&agent, "login");
     agent.click("[data-testid=login-submit]");
-    agent.wait_page("/agent");
+    wait_page(&agent, "/agent");
     if answer == Answer::Browser {
-        agent.wait("the browser softphone's media session (packets sent)", PAGE_WITHIN, "Number(document.getElementById('phone-level').dataset.packetsOut || 0) > 0");
-        agent.wait("the agent's own status: out of the queue", PAGE_WITHIN, &my_status("logged_out", ""));
+        agent.wait_for("the browser softphone's media session (packets sent)", PAGE_WITHIN, "Number(document.getElementById('phone-level').dataset.packetsOut || 0) > 0");
+        agent.wait_for("the agent's own status: out of the queue", PAGE_WITHIN, &my_status("logged_out", ""));
         let asked = Instant::now();
         agent.click("[data-testid=status-available]");
-        agent.wait("the agent's page to show available", PAGE_WITHIN, &my_status("available", "idle"));
+        agent.wait_for("the agent's page to show available", PAGE_WITHIN, &my_status("available", "idle"));
         sup.wait_since(asked, "the wallboard to show jordi signed in to the queue", WALLBOARD_WITHIN, &agent_row("available", "idle"));
     }
-    agent.wait("the agent's own status: available, idle", PAGE_WITHIN, &my_status("available", "idle"));
+    agent.wait_for("the agent's own status: available, idle", PAGE_WITHIN, &my_status("available", "idle"));
     let asked = Instant::now();
     agent.click("[data-testid=status-break]");
-    agent.wait("the agent's page to show the break", PAGE_WITHIN, &my_status("on_break", ""));
+    agent.wait_for("the agent's page to show the break", PAGE_WITHIN, &my_status("on_break", ""));
     sup.wait_since(asked, "the wallboard to show jordi on break", WALLBOARD_WITHIN, &agent_row("on_break", ""));
     let asked = Instant::now();
     agent.click("[data-testid=status-available]");
-    agent.wait("the agent's page to show available", PAGE_WITHIN, &my_status("available", "idle"));
+    agent.wait_for("the agent's page to show available", PAGE_WITHIN, &my_status("available", "idle"));
     sup.wait_since(
         asked,
         "the wallboard to show jordi available again",
         WALLBOARD_WITHIN,
         &format!("{} && {}", agent_row("available", "idle"), tile_is("agents_available", "1")),
     );
-    agent.wait("the live queue to say nobody waits", PAGE_WITHIN, "!document.getElementById('callers-empty').hidden");
+    agent.wait_for("the live queue to say nobody waits", PAGE_WITHIN, "!document.getElementById('callers-empty').hidden");
     screens.take(&agent, "agent-idle");
 
     // 2. A caller walks to the operator and is queued: the offer rings for
@@ -238,14 +226,14 @@ fn work_a_call(answer: Answer) {
     );
     if answer == Answer::Browser {
         // The caller's tone reaches the browser, in G.711 (no transcoding).
-        agent.wait(
+        agent.wait_for(
             "the caller's audio in the browser (level and G.711 codec)",
             Duration::from_secs(5),
             "(() => { const m = document.getElementById('phone-level'); \
              return m.value > 0.05 && ['audio/PCMU', 'audio/PCMA'].includes(m.dataset.codec); })()",
         );
     }
-    agent.wait("the talk time to tick", Duration::from_secs(3), "document.getElementById('call-time').textContent.trim() !== '0:00'");
+    agent.wait_for("the talk time to tick", Duration::from_secs(3), "document.getElementById('call-time').textContent.trim() !== '0:00'");
     screens.take(&agent, "agent-call");
     // The caller hears the agent for a while before the agent hangs up.
     std::thread::sleep(Duration::from_millis(1_500));
@@ -258,7 +246,7 @@ fn work_a_call(answer: Answer) {
     }
     agent.wait_since(hung_up, "the wrap-up form on the agent's page", WALLBOARD_WITHIN, "!document.getElementById('wrapup-panel').hidden && document.getElementById('call-panel').hidden");
     sup.wait_since(hung_up, "the wallboard to show jordi in wrap-up", WALLBOARD_WITHIN, &format!("{} && {}", agent_row("available", "wrap_up"), tile_is("agents_wrap_up", "1")));
-    agent.wait("the wrap-up countdown", PAGE_WITHIN, "/^\\d+:\\d\\d$/.test(document.getElementById('wrapup-countdown').textContent.trim())");
+    agent.wait_for("the wrap-up countdown", PAGE_WITHIN, "/^\\d+:\\d\\d$/.test(document.getElementById('wrapup-countdown').textContent.trim())");
     agent.click("#disposition option[value=information]");
     agent.type_into("#notes", "Horaris de l'oficina d'atenció ciutadana de Girona.");
     screens.take(&agent, "agent-wrap-up");
@@ -291,12 +279,12 @@ fn work_a_call(answer: Answer) {
 
     // 5. The other views: reports (supervisor) and admin.
     sup.goto("/reports");
-    sup.wait_page_ready("/reports", "!document.getElementById('rep-results').hidden");
+    wait_page_ready(&sup, "/reports", "!document.getElementById('rep-results').hidden");
     screens.take(&sup, "reports");
     sup.click("[data-testid=signout]");
-    sup.wait("the sign-out to return to the login page", PAGE_WITHIN, "location.pathname === '/' && document.activeElement?.id === 'login'");
-    sup.sign_in("anna", "/admin");
-    sup.wait("the admin page's list of users", PAGE_WITHIN, "document.getElementById('users').rows.length >= 3");
+    sup.wait_for("the sign-out to return to the login page", PAGE_WITHIN, "location.pathname === '/' && document.activeElement?.id === 'login'");
+    sign_in(&sup, "anna", "/admin");
+    sup.wait_for("the admin page's list of users", PAGE_WITHIN, "document.getElementById('users').rows.length >= 3");
     screens.take(&sup, "admin");
 
     drop(agent);
@@ -401,286 +389,21 @@ impl Screens {
     }
 }
 
-/// chromedriver on a free loopback port, ended when dropped.
-struct ChromeDriver {
-    child: Child,
-    addr: SocketAddr,
+/// Waits until the page at `path` has loaded and its live feed is up.
+fn wait_page(browser: &Browser, path: &str) {
+    wait_page_ready(browser, path, "document.getElementById('feed-state')?.dataset.state === 'connected'");
 }
 
-impl ChromeDriver {
-    fn start(work: &TempDir) -> Self {
-        let port = support::free_ports(1);
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", work.join("chromedriver.log").display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver (apt-get install -y chromium-driver)");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let driver = Self { child, addr };
-        support::wait_for("chromedriver to be ready", Duration::from_secs(10), || {
-            webdriver(addr, "GET", "/status", None).ok().filter(|v| v["ready"] == Value::Bool(true)).map(|_| ())
-        });
-        driver
-    }
+fn wait_page_ready(browser: &Browser, path: &str, ready: &str) {
+    browser.wait_for(&format!("{path} ready"), PAGE_WITHIN, &format!("location.pathname === '{path}' && ({ready})"));
 }
 
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        support::stop_child(&mut self.child, "TERM", Duration::from_secs(3));
-    }
-}
-
-/// The `chromium` on PATH (the test checked that there is one).
-fn chromium() -> PathBuf {
-    let paths = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&paths).map(|dir| dir.join("chromium")).find(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("chromium"))
-}
-
-/// Whether a browser has a microphone: Chromium's fake device playing a
-/// file, or none (headless on a machine with no sound card: `getUserMedia`
-/// fails, so the page's softphone never sets up a media session).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Microphone {
-    /// Chromium's fake device playing this WAV.
-    Playing(PathBuf),
-    None,
-}
-
-/// One WebDriver session: a headless Chromium with its own profile and a
-/// 1280x800 window, on the console at `http`.
-struct Browser {
-    driver: SocketAddr,
-    session: String,
-    who: &'static str,
-    http: SocketAddr,
-}
-
-impl Browser {
-    fn open(driver: &ChromeDriver, who: &'static str, http: SocketAddr, microphone: Microphone) -> Self {
-        let common = [
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--window-size=1280,800",
-            // The operators' browsers speak Catalan: dates in the forms too.
-            "--lang=ca",
-            "--force-device-scale-factor=1",
-            "--hide-scrollbars",
-            "--autoplay-policy=no-user-gesture-required",
-        ];
-        let mut args: Vec<String> = common.iter().map(|a| (*a).to_owned()).collect();
-        if let Microphone::Playing(wav) = &microphone {
-            args.extend([
-                "--use-fake-ui-for-media-stream".to_owned(),
-                "--use-fake-device-for-media-stream".to_owned(),
-                format!("--use-file-for-fake-audio-capture={}", wav.display()),
-            ]);
-        }
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": { "binary": chromium(), "args": args },
-        } } });
-        let created = webdriver(driver.addr, "POST", "/session", Some(&capabilities))
-            .unwrap_or_else(|e| panic!("open a Chromium session for the {who}: {e}"));
-        let session = created["sessionId"].as_str().unwrap_or_else(|| panic!("no sessionId in {created}")).to_owned();
-        let browser = Self { driver: driver.addr, session, who, http };
-        // --window-size is the window's; the screenshots are of the page,
-        // which is smaller by whatever a headless window keeps around it.
-        let frame = browser.js("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];");
-        let (dx, dy) = (frame[0].as_u64().unwrap_or(0), frame[1].as_u64().unwrap_or(0));
-        browser.command("POST", "/window/rect", Some(&json!({ "width": VIEWPORT.0 + dx, "height": VIEWPORT.1 + dy })));
-        browser
-    }
-
-    /// One command of this session; on a WebDriver error the test fails,
-    /// saying what the page showed.
-    fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
-        let url = format!("/session/{}{path}", self.session);
-        webdriver(self.driver, method, &url, body).unwrap_or_else(|e| panic!("the {} browser: {method} {path}: {e}\n{}", self.who, self.page_report()))
-    }
-
-    fn goto(&self, path: &str) {
-        self.command("POST", "/url", Some(&json!({ "url": format!("http://{}{path}", self.http) })));
-    }
-
-    fn element(&self, css: &str) -> String {
-        let found = self.command("POST", "/element", Some(&json!({ "using": "css selector", "value": css })));
-        found[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element reference for `{css}`: {found}")).to_owned()
-    }
-
-    /// A real click (WebDriver checks the element is visible and enabled).
-    fn click(&self, css: &str) {
-        let id = self.element(css);
-        self.command("POST", &format!("/element/{id}/click"), Some(&json!({})));
-    }
-
-    /// Types `text` as key presses into the element.
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css);
-        self.command("POST", &format!("/element/{id}/value"), Some(&json!({ "text": text })));
-    }
-
-    fn text(&self, css: &str) -> String {
-        let id = self.element(css);
-        self.command("GET", &format!("/element/{id}/text"), None).as_str().unwrap_or_default().to_owned()
-    }
-
-    fn js(&self, script: &str) -> Value {
-        self.command("POST", "/execute/sync", Some(&json!({ "script": script, "args": [] })))
-    }
-
-    /// Polls `condition` (a JavaScript expression) every 25 ms until true;
-    /// fails the test naming `what` after `within`.
-    fn wait(&self, what: &str, within: Duration, condition: &str) -> Duration {
-        self.wait_since(Instant::now(), what, within, condition)
-    }
-
-    /// [`Browser::wait`] with the bound counted from `since` (when the
-    /// change was made); returns how long after `since` the page showed it.
-    fn wait_since(&self, since: Instant, what: &str, within: Duration, condition: &str) -> Duration {
-        let script = format!("return Boolean({condition});");
-        loop {
-            if self.js(&script) == Value::Bool(true) {
-                let took = since.elapsed();
-                eprintln!("{} page: {what}: {} ms", self.who, took.as_millis());
-                return took;
-            }
-            if since.elapsed() > within {
-                panic!("the {} page did not show {what} within {within:?}\n{}", self.who, self.page_report());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    /// Waits until the page at `path` has loaded and its live feed is up.
-    fn wait_page(&self, path: &str) {
-        self.wait_page_ready(path, "document.getElementById('feed-state')?.dataset.state === 'connected'");
-    }
-
-    fn wait_page_ready(&self, path: &str, ready: &str) {
-        self.wait(&format!("{path} ready"), PAGE_WITHIN, &format!("location.pathname === '{path}' && ({ready})"));
-    }
-
-    /// Signs in on the login page and waits for the page of the role.
-    fn sign_in(&self, login: &str, lands_on: &str) {
-        self.goto("/");
-        self.wait("the login form to take the focus", PAGE_WITHIN, "document.activeElement?.id === 'login'");
-        self.type_into("#login", login);
-        self.type_into("#password", CONSOLE_PASSWORD);
-        self.click("[data-testid=login-submit]");
-        if lands_on == "/admin" {
-            self.wait_page_ready(lands_on, "document.getElementById('who')?.textContent.trim() !== ''");
-        } else {
-            self.wait_page(lands_on);
-        }
-    }
-
-    fn screenshot(&self) -> Vec<u8> {
-        let encoded = self.command("GET", "/screenshot", None);
-        let png = base64_decode(encoded.as_str().unwrap_or_default()).expect("the screenshot is base64");
-        assert!(png.len() > 24 && png.starts_with(b"\x89PNG"), "the {} screenshot is not a PNG", self.who);
-        // The IHDR chunk comes first: width and height, big-endian.
-        let size = |at: usize| u64::from(u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]));
-        assert_eq!((size(16), size(20)), VIEWPORT, "the {} screenshot's size", self.who);
-        png
-    }
-
-    /// What the page shows, for a failure message: its address, its error
-    /// notice and the start of its text.
-    fn page_report(&self) -> String {
-        let script = json!({ "script": "return `${location.href}\\nerror: ${document.getElementById('page-error')?.textContent ?? ''}\\n${(document.querySelector('main')?.innerText ?? '').slice(0, 1500)}`;", "args": [] });
-        match webdriver(self.driver, "POST", &format!("/session/{}/execute/sync", self.session), Some(&script)) {
-            Ok(text) => format!("--- {} page ---\n{}", self.who, text.as_str().unwrap_or_default()),
-            Err(e) => format!("--- {} page: unreadable ({e}) ---", self.who),
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = webdriver(self.driver, "DELETE", &format!("/session/{}", self.session), None);
-    }
-}
-
-/// One WebDriver request: JSON over HTTP/1.1, one connection each. The
-/// response's `value`, or the WebDriver error and message.
-fn webdriver(driver: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut stream = TcpStream::connect_timeout(&driver, Duration::from_secs(2)).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {driver}\r\nContent-Type: application/json; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| format!("send: {e}"))?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    // Read until the body announced by Content-Length is in (or the peer closes).
-    loop {
-        if let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-            let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-            if length.is_some_and(|n| raw.len() >= head_end + 4 + n) {
-                break;
-            }
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-            // A child process ending (SIPp, baresip) delivers SIGCHLD to
-            // the test process; a read it interrupts is simply retried.
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP header in the response")?;
-    let status: u16 = String::from_utf8_lossy(&raw[..head_end]).split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no HTTP status")?;
-    let reply: Value = serde_json::from_slice(&raw[head_end + 4..]).map_err(|e| format!("HTTP {status}, not JSON: {e}"))?;
-    let value = reply.get("value").cloned().unwrap_or(Value::Null);
-    if status == 200 {
-        Ok(value)
+/// Signs in on the login page and waits for the page of the role.
+fn sign_in(browser: &Browser, login: &str, lands_on: &str) {
+    browser.sign_in(login, CONSOLE_PASSWORD, PAGE_WITHIN);
+    if lands_on == "/admin" {
+        wait_page_ready(browser, lands_on, "document.getElementById('who')?.textContent.trim() !== ''");
     } else {
-        Err(format!("HTTP {status}: {} {}", value["error"], value["message"]))
+        wait_page(browser, lands_on);
     }
-}
-
-/// Standard base64 (RFC 4648 section 4), padding optional; `None` on any
-/// other character.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut bits, mut held) = (0u32, 0u32);
-    for c in text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
-        let sextet = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(sextet);
-        held += 6;
-        if held >= 8 {
-            held -= 8;
-            out.push((bits >> held) as u8);
-            bits &= (1 << held) - 1;
-        }
-    }
-    Some(out)
-}
-
-#[test]
-fn base64_decodes_padded_and_unpadded_text_and_refuses_other_characters() {
-    assert_eq!(base64_decode("iVBORw0KGgo=").as_deref(), Some(&b"\x89PNG\r\n\x1a\n"[..]));
-    assert_eq!(base64_decode("TWFu").as_deref(), Some(&b"Man"[..]));
-    assert_eq!(base64_decode("TWE").as_deref(), Some(&b"Ma"[..]));
-    assert_eq!(base64_decode("TQ==").as_deref(), Some(&b"M"[..]));
-    assert_eq!(base64_decode(""), Some(Vec::new()));
-    assert_eq!(base64_decode("TW!u"), None);
 }

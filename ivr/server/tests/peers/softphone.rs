@@ -9,23 +9,21 @@
 //! up in the page and the caller hears the survey's introduction. And when
 //! the browser goes away mid-call, the caller waits again with music.
 //!
-//! Chromium is driven over WebDriver (chromedriver on loopback) with
-//! `fantoccini`. Needs Debian's `chromium`, `chromium-driver`,
+//! Chromium is driven over WebDriver with the peer tests' own client
+//! (`webdriver.rs`). Needs Debian's `chromium`, `chromium-driver`,
 //! `baresip-core` and `sox`; without them the test says SKIPPED and
 //! passes, unless `CI` is set. Waits poll the page or a peer with a bound;
 //! the only sleeps are the IVR prompts that take no key and the three
 //! seconds of conversation.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-use fantoccini::{Client, Locator};
-use serde_json::{Value, json};
 
 use crate::baresip::{self, Baresip};
 use crate::server::{Server, ServerConfig, TestDialplan};
 use crate::support::{self, TempDir};
+use crate::webdriver::{self, Browser, Microphone};
 
 const AGENT: &str = "jordi";
 const CONSOLE_PASSWORD: &str = "softphone-e2e-password";
@@ -36,8 +34,7 @@ const DIGITS: &str = "ivr_dtmf_digits_total";
 const PAGE_WITHIN: Duration = Duration::from_secs(20);
 
 fn peers() -> bool {
-    support::peer_available("chromium", "chromium")
-        && support::peer_available("chromedriver", "chromium-driver")
+    webdriver::available()
         && support::peer_available("baresip", "baresip-core")
         && support::peer_available("sox", "sox")
 }
@@ -49,8 +46,7 @@ struct Scene {
     _turn: std::sync::MutexGuard<'static, ()>,
     server: Server,
     work: TempDir,
-    driver: ChromeDriver,
-    page: Page,
+    page: Browser,
     caller: Baresip,
     established: Instant,
 }
@@ -71,18 +67,13 @@ fn answered_in_the_browser() -> Option<Scene> {
     add_agent_user(&server, &work);
     let microphone = work.join("browser-tone.wav");
     write_browser_tone(&microphone);
-    let driver = ChromeDriver::start(&work);
-    let page = Page::open(&driver, &microphone);
+    let page = Browser::open("agent", server.http, Microphone::Playing(microphone));
 
     // The page's softphone offers its media session as soon as it is on;
     // the engine answers it and ICE and DTLS come up on loopback.
-    page.goto(&format!("http://{}/", server.http));
-    page.wait("the login form", PAGE_WITHIN, "!!document.getElementById('login')");
-    page.type_into("#login", AGENT);
-    page.type_into("#password", CONSOLE_PASSWORD);
-    page.click("[data-testid=login-submit]");
-    page.wait("the agent's page", PAGE_WITHIN, "location.pathname === '/agent'");
-    page.wait("the softphone panel", PAGE_WITHIN, "!!document.getElementById('phone-start')");
+    page.sign_in(AGENT, CONSOLE_PASSWORD, PAGE_WITHIN);
+    page.wait_for("the agent's page", PAGE_WITHIN, "location.pathname === '/agent'");
+    page.wait_for("the softphone panel", PAGE_WITHIN, "!!document.getElementById('phone-start')");
     // With the permission already granted the page turns the phone on by
     // itself; otherwise the agent clicks (the fake UI grants it).
     page.js(
@@ -93,7 +84,7 @@ fn answered_in_the_browser() -> Option<Scene> {
 
     // No phone registered: the agent logs in to the queue from the page.
     page.click("[data-testid=status-available]");
-    page.wait("the agent available", PAGE_WITHIN, "document.getElementById('my-status').classList.contains('available')");
+    page.wait_for("the agent available", PAGE_WITHIN, "document.getElementById('my-status').classList.contains('available')");
 
     let mut caller = Baresip::start(&baresip::tone(&work, "caller.wav", CALLER_HZ, 120_000), "pcmu,pcma");
     caller.dial(server.sip);
@@ -105,13 +96,13 @@ fn answered_in_the_browser() -> Option<Scene> {
     press(&mut caller, &server, "6");
     // The `to-operator` prompt (no barge-in), then the offer.
     after_prompt("to-operator");
-    page.wait("the offer in the page", Duration::from_secs(10), "!document.getElementById('offer-panel').hidden");
+    page.wait_for("the offer in the page", Duration::from_secs(10), "!document.getElementById('offer-panel').hidden");
     wait_log(&server, "offer rings in the agent's browser", Duration::from_secs(2));
     page.click("[data-testid=answer]");
-    page.wait("the call in the page", PAGE_WITHIN, "!document.getElementById('call-panel').hidden");
+    page.wait_for("the call in the page", PAGE_WITHIN, "!document.getElementById('call-panel').hidden");
 
     // The page measures once a second into #phone-level's data.
-    let stats = page.wait(
+    let stats = page.wait_for_value(
         "inbound audio with energy in the browser",
         Duration::from_secs(10),
         "const d = document.getElementById('phone-level').dataset; \
@@ -120,12 +111,12 @@ fn answered_in_the_browser() -> Option<Scene> {
     );
     let codec = stats["codec"].as_str().unwrap_or_default().to_ascii_lowercase();
     assert!(codec == "audio/pcmu" || codec == "audio/pcma", "G.711 between the engine and the browser, got {stats}");
-    Some(Scene { _turn: turn, server, work, driver, page, caller, established })
+    Some(Scene { _turn: turn, server, work, page, caller, established })
 }
 
 #[test]
 fn an_operator_with_no_desk_phone_answers_talks_and_hangs_up_in_the_browser() {
-    let Some(Scene { _turn, server, work, driver, page, mut caller, .. }) = answered_in_the_browser() else { return };
+    let Some(Scene { _turn, server, work, page, mut caller, .. }) = answered_in_the_browser() else { return };
     let survey_intro = support::reference(&work, "survey-intro");
     sleep_secs(3.0);
     page.click("[data-testid=hangup]");
@@ -143,17 +134,16 @@ fn an_operator_with_no_desk_phone_answers_talks_and_hangs_up_in_the_browser() {
 
     // The session outlives the call: it did not fail.
     assert!(!server.log_tail().contains("softphone session failed"), "{}", server.log_tail());
-    page.close();
-    drop(driver);
+    drop(page);
     server.stop(Duration::from_secs(5));
 }
 
 #[test]
 fn a_browser_that_goes_away_mid_call_leaves_the_caller_waiting_with_music_not_in_silence() {
-    let Some(Scene { _turn, server, work: _work, driver, page, mut caller, established }) = answered_in_the_browser() else { return };
+    let Some(Scene { _turn, server, work: _work, page, mut caller, established }) = answered_in_the_browser() else { return };
     sleep_secs(1.0);
     // The agent's browser goes: its console socket closes.
-    page.close();
+    drop(page);
     let dropped = established.elapsed();
     wait_log(&server, "back to the head of the queue", Duration::from_secs(5));
     wait_log(&server, "softphone gone: agent logged out", Duration::from_secs(1));
@@ -171,7 +161,6 @@ fn a_browser_that_goes_away_mid_call_leaves_the_caller_waiting_with_music_not_in
     let level = loadtest::audio::rms_dbfs(after);
     assert!(level > -40.0, "the caller heard {level:.1} dBFS after the operator's browser went away: silence");
     assert!(tone_secs(after, BROWSER_HZ) < 0.3, "the browser's tone went on after the browser left");
-    drop(driver);
     server.stop(Duration::from_secs(5));
 }
 
@@ -235,108 +224,4 @@ fn after_prompt(name: &str) {
 
 fn sleep_secs(secs: f64) {
     std::thread::sleep(Duration::from_secs_f64(secs));
-}
-
-/// chromedriver on a free loopback port, killed on drop.
-struct ChromeDriver {
-    child: Child,
-    port: u16,
-}
-
-impl ChromeDriver {
-    fn start(work: &TempDir) -> ChromeDriver {
-        let port = support::free_ports(1);
-        let log = std::fs::File::create(work.join("chromedriver.log")).expect("create the chromedriver log");
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn chromedriver");
-        let driver = ChromeDriver { child, port };
-        support::wait_for("chromedriver to listen", PAGE_WITHIN, || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
-        driver
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One Chromium session (its own profile) with a fake microphone and
-/// permission granted, driven from this synchronous test.
-struct Page {
-    runtime: tokio::runtime::Runtime,
-    client: Client,
-}
-
-impl Page {
-    fn open(driver: &ChromeDriver, microphone: &Path) -> Page {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-        let args = [
-            "--headless=new".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--window-size=1280,800".to_owned(),
-            "--autoplay-policy=no-user-gesture-required".to_owned(),
-            "--use-fake-ui-for-media-stream".to_owned(),
-            "--use-fake-device-for-media-stream".to_owned(),
-            format!("--use-file-for-fake-audio-capture={}", microphone.display()),
-            "--allow-loopback-in-peer-connection".to_owned(),
-        ];
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".to_owned(), json!({ "args": args }));
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = runtime
-            .block_on(fantoccini::ClientBuilder::new(connector).capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.port)))
-            .expect("a WebDriver session");
-        Page { runtime, client }
-    }
-
-    fn goto(&self, url: &str) {
-        self.runtime.block_on(self.client.goto(url)).unwrap_or_else(|e| panic!("open {url}: {e}"));
-    }
-
-    /// Runs `script` (a function body) in the page and returns its value.
-    fn js(&self, script: &str) -> Value {
-        self.runtime.block_on(self.client.execute(script, vec![])).unwrap_or_else(|e| panic!("run `{script}`: {e}"))
-    }
-
-    /// Polls `condition` (an expression, or a body that returns) every
-    /// 25 ms until it is truthy; returns its value.
-    fn wait(&self, what: &str, timeout: Duration, condition: &str) -> Value {
-        let script = if condition.contains("return ") { condition.to_owned() } else { format!("return ({condition});") };
-        let started = Instant::now();
-        loop {
-            let value = self.js(&script);
-            if !matches!(value, Value::Null | Value::Bool(false)) {
-                return value;
-            }
-            if started.elapsed() > timeout {
-                let page = self.js("return document.body ? document.body.innerText.slice(0, 2000) : '';");
-                panic!("{what}: not within {timeout:?}\nthe page said:\n{}", page.as_str().unwrap_or_default());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn click(&self, selector: &str) {
-        self.runtime
-            .block_on(async { self.client.find(Locator::Css(selector)).await?.click().await })
-            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
-    }
-
-    fn type_into(&self, selector: &str, text: &str) {
-        self.runtime
-            .block_on(async { self.client.find(Locator::Css(selector)).await?.send_keys(text).await })
-            .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
-    }
-
-    fn close(self) {
-        let _ = self.runtime.block_on(self.client.close());
-    }
 }
