@@ -340,7 +340,7 @@ export function softphone(me, role = 'agent') {
   });
   navigator.mediaDevices?.addEventListener?.('devicechange', () => { if (started) listDevices().catch(() => {}); });
 
-  if (!me.agent_login) {
+  if (role === 'agent' && !me.agent_login) {
     set({ conn: 'off', notice: 'phone.notice.no_agent' });
     ui.start.disabled = true;
   } else {
