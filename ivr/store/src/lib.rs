@@ -49,6 +49,7 @@ pub mod report;
 mod store;
 mod url;
 pub mod users;
+pub mod wrapup;
 mod writer;
 
 pub use error::StoreError;
@@ -58,6 +59,7 @@ pub use record::{
     FinishedCall, IvrPath, MASKED_DIGITS, ScoreOutOfRange, SurveyAnswer, SurveyScore, UnknownName,
 };
 pub use store::{Backend, Store};
+pub use wrapup::{CallWrapUp, WrapUpError};
 pub use writer::{
     BATCH_WINDOW, MAX_BATCH, RETRY_BUDGET_SHUTDOWN, ROTATE_BYTES, RecordSender, RecordWriter, Recovery, WriterReport,
     WriterStats,

@@ -21,6 +21,7 @@ const SQLITE: &[Source] = &[
     (2, "full_record", include_str!("../migrations/sqlite/0002_full_record.sql")),
     (3, "reports", include_str!("../migrations/sqlite/0003_reports.sql")),
     (4, "console", include_str!("../migrations/sqlite/0004_console.sql")),
+    (6, "call_wrapups", include_str!("../migrations/sqlite/0006_call_wrapups.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -28,6 +29,7 @@ const POSTGRES: &[Source] = &[
     (2, "full_record", include_str!("../migrations/postgres/0002_full_record.sql")),
     (3, "reports", include_str!("../migrations/postgres/0003_reports.sql")),
     (4, "console", include_str!("../migrations/postgres/0004_console.sql")),
+    (6, "call_wrapups", include_str!("../migrations/postgres/0006_call_wrapups.sql")),
 ];
 
 fn sources(backend: Backend) -> &'static [Source] {

@@ -17,7 +17,8 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::calls::{SELECT_CALLS_BY_PSEUDONYM, call_from_row, load_children};
-use crate::{CallbackRequest, CallbackState, FinishedCall, Store, StoreError};
+use crate::wrapup::wrap_ups_of_call;
+use crate::{CallWrapUp, CallbackRequest, CallbackState, FinishedCall, Store, StoreError};
 
 /// Hex characters kept of the 64 of an HMAC-SHA256: 128 bits, far beyond
 /// any chance of two callers colliding, half the width in every index.
@@ -85,11 +86,14 @@ pub struct Access<'a> {
 
 /// One caller's data, for a right-of-access request: every call stored
 /// under the caller's pseudonym, with its events, survey answers and
-/// callback request (which holds the number, if not yet purged).
+/// callback request (which holds the number, if not yet purged), and the
+/// operators' wrap-ups of those calls (disposition code and notes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallerExport {
     pub pseudonym: String,
     pub calls: Vec<FinishedCall>,
+    /// The wrap-ups of `calls`, in the order of the calls, then as finished.
+    pub wrap_ups: Vec<CallWrapUp>,
 }
 
 impl CallerExport {
@@ -138,7 +142,7 @@ impl Store {
 
     /// Right of access: every call stored under `number`'s pseudonym, whole
     /// (record, timeline, survey answers, callback request with the number
-    /// if not yet purged), oldest first. The export is logged as an access
+    /// if not yet purged, operators' wrap-ups), oldest first. The export is logged as an access
     /// to clear numbers (with no `call_id`: it concerns a caller, not a call).
     pub async fn export_caller(
         &self,
@@ -156,12 +160,14 @@ impl Store {
             .await
             .map_err(query_error)?;
         let mut calls = Vec::with_capacity(rows.len());
+        let mut wrap_ups = Vec::new();
         for row in &rows {
             let (record, details) = call_from_row(row).map_err(query_error)?;
+            wrap_ups.extend(wrap_ups_of_call(&mut tx, &record.call_id).await.map_err(query_error)?);
             calls.push(load_children(&mut tx, record, details).await.map_err(query_error)?);
         }
         tx.commit().await.map_err(query_error)?;
-        Ok(CallerExport { pseudonym, calls })
+        Ok(CallerExport { pseudonym, calls, wrap_ups })
     }
 
     /// Records how a callback request ended. `false` when the call has none.

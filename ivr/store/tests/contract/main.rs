@@ -131,10 +131,12 @@ macro_rules! contract {
 mod calls;
 mod privacy;
 mod writer;
+mod wrapup;
 
 use calls::*;
 use privacy::*;
 use writer::*;
+use wrapup::*;
 
 contract!(
     migrations_apply_twice,
@@ -159,6 +161,7 @@ contract!(
     expired_clear_numbers_are_purged,
     reading_a_clear_number_is_logged,
     export_finds_a_callers_calls_by_number,
+    wrap_ups_are_stored_once_checked_counted_and_exported,
 );
 
 // Backend-independent: URL handling at connect.
