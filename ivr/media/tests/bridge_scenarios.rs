@@ -482,3 +482,34 @@ fn a_whispering_supervisor_is_heard_by_the_agent_only_and_barge_by_both() {
     assert_eq!(sim.bridge.detach_monitor().map(|s| s.identity().ssrc), Some(0x5EE));
     assert_eq!(sim.bridge.monitor_mode(), None);
 }
+
+#[test]
+fn back_to_listening_or_gone_the_supervisor_is_heard_by_nobody_and_the_call_relays_untouched() {
+    let mut sim = with_supervisor(MonitorMode::Barge);
+    for i in 0..5 {
+        step(&mut sim, i, 1000, -3000, Some(500));
+    }
+    let joined = g711::linear_to_ulaw(through_ulaw(-3000) + through_alaw(500));
+    assert!(sim.audio(LegId::A).iter().all(|g| g.payload == [joined; 160]), "barge: the caller hears the supervisor");
+
+    // Switched to listening mid-call: from the next frame on, nobody hears them.
+    sim.bridge.set_monitor_mode(MonitorMode::Listen);
+    let before = (sim.audio(LegId::A).len(), sim.audio(LegId::B).len());
+    for i in 5..10 {
+        step(&mut sim, i, 1000, -3000, Some(500));
+    }
+    assert!(sim.audio(LegId::A)[before.0..].iter().all(|g| g.payload == [g711::linear_to_ulaw(-3000); 160]));
+    assert!(sim.audio(LegId::B)[before.1..].iter().all(|g| g.payload == [g711::linear_to_ulaw(1000); 160]));
+
+    // The supervisor leaves: the two parties go on as a plain relay, and
+    // no more frames go to the supervisor.
+    assert!(sim.bridge.detach_monitor().is_some());
+    let (a, b, heard) = (sim.audio(LegId::A).len(), sim.audio(LegId::B).len(), sim.supervisor.len());
+    for i in 10..15 {
+        step(&mut sim, i, 1000, -3000, None);
+    }
+    assert_eq!((sim.audio(LegId::A).len() - a, sim.audio(LegId::B).len() - b), (5, 5));
+    assert!(sim.audio(LegId::A)[a..].iter().all(|g| g.payload == [g711::linear_to_ulaw(-3000); 160]));
+    assert!(sim.audio(LegId::B)[b..].iter().all(|g| g.payload == [g711::linear_to_ulaw(1000); 160]));
+    assert_eq!(sim.supervisor.len(), heard, "a detached supervisor gets nothing more");
+}
