@@ -415,7 +415,14 @@ impl Engine {
                 Timer::Arrival => {}
                 Timer::Caller(i) => {
                     let slot = &mut self.calls[i as usize];
-                    if slot.ended_at.is_none() && slot.caller.next_wake().is_some_and(|t| t <= now) {
+                    // A caller hung up by `hang_up_all` is Done with its BYE in
+                    // flight: its wake does nothing and keeps its past due time,
+                    // so waking it again would re-arm it at or before `now`
+                    // and spin this loop for ever.
+                    if slot.ended_at.is_none()
+                        && slot.caller.phase != super::caller::Phase::Done
+                        && slot.caller.next_wake().is_some_and(|t| t <= now)
+                    {
                         let effects = slot.caller.wake(now, &self.prompts);
                         self.apply(now, i as usize, effects);
                     }
