@@ -16,30 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// A 1-based line and column (columns count characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Position {
-    pub line: u32,
-    pub column: u32,
-}
-
-impl Position {
-    fn of_offset(text: &str, offset: usize) -> Position {
-        let mut line = 1u32;
-        let mut column = 1u32;
-        for (i, c) in text.char_indices() {
-            if i >= offset {
-                break;
-            }
-            if c == '\n' {
-                line = line.saturating_add(1);
-                column = 1;
-            } else {
-                column = column.saturating_add(1);
-            }
-        }
-        Position { line, column }
-    }
-}
+pub use ivr_text::Position;
 
 /// A problem in one of the two files, where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

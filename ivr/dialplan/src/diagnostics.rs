@@ -7,33 +7,7 @@
 use std::fmt;
 
 /// A 1-based line and column in a source file (columns count characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Position {
-    pub line: u32,
-    pub column: u32,
-}
-
-impl Position {
-    /// The line and column of a byte offset in `text` (offsets past the end
-    /// point just after the last character).
-    pub fn of_offset(text: &str, offset: usize) -> Position {
-        let offset = offset.min(text.len());
-        let mut line = 1u32;
-        let mut column = 1u32;
-        for (i, c) in text.char_indices() {
-            if i >= offset {
-                break;
-            }
-            if c == '\n' {
-                line += 1;
-                column = 1;
-            } else {
-                column += 1;
-            }
-        }
-        Position { line, column }
-    }
-}
+pub use ivr_text::Position;
 
 /// How bad a finding is: errors refuse the file, warnings are printed only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -79,16 +53,6 @@ impl fmt::Display for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn offsets_become_one_based_lines_and_columns() {
-        let text = "ab\ncàd\n";
-        assert_eq!(Position::of_offset(text, 0), Position { line: 1, column: 1 });
-        assert_eq!(Position::of_offset(text, 3), Position { line: 2, column: 1 });
-        // 'à' is two bytes but one column.
-        assert_eq!(Position::of_offset(text, 6), Position { line: 2, column: 3 });
-        assert_eq!(Position::of_offset(text, 999), Position { line: 3, column: 1 });
-    }
 
     #[test]
     fn diagnostics_print_like_compilers_do() {
