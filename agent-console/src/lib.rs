@@ -33,6 +33,7 @@ mod live;
 mod openapi;
 pub mod password;
 pub mod session;
+pub mod softphone_config;
 mod supervisor;
 pub mod views;
 
@@ -75,6 +76,10 @@ pub struct ConsoleConfig {
     pub login_per_user: RateLimit,
     /// How long today's figures from the store are reused.
     pub figures_ttl: Duration,
+    /// STUN/TURN servers for the browser softphone (`webrtc.ice_servers`,
+    /// checked with [`softphone_config::check_ice_servers`]); none: host
+    /// candidates only.
+    pub ice_servers: Vec<softphone_config::IceServer>,
 }
 
 impl Default for ConsoleConfig {
@@ -89,6 +94,7 @@ impl Default for ConsoleConfig {
             login_per_client: RateLimit { burst: 20, refill_every: Duration::from_secs(6) },
             login_per_user: RateLimit { burst: 5, refill_every: Duration::from_secs(60) },
             figures_ttl: Duration::from_secs(15),
+            ice_servers: Vec::new(),
         }
     }
 }
@@ -205,6 +211,7 @@ pub fn app(console: Console) -> Router {
         .merge(agent::routes())
         .merge(supervisor::routes())
         .merge(admin::routes())
+        .merge(softphone_config::routes())
         .route("/api/{*rest}", axum::routing::any(error::api_not_found))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(console);

@@ -7,10 +7,12 @@
 //! anna (admin); each one's password is `secret-<login>-012`.
 
 mod admin;
+mod admin_live;
 mod agent;
 mod auth;
 mod live;
 mod plane;
+mod softphone_config;
 mod supervisor;
 
 use std::collections::HashMap;

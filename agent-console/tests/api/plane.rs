@@ -226,21 +226,11 @@ impl AcdPlane {
 
     fn apply_acd(&self, files: AcdFiles, config: AcdConfig) -> Result<(), ControlError> {
         let mut world = self.world();
-        if config.queues != world.config.queues {
-            return Err(ControlError::NotSupported { what: "change queues" });
-        }
-        if world.config.agents.iter().any(|old| !config.agents.iter().any(|a| a.login == old.login)) {
-            return Err(ControlError::NotSupported { what: "remove an agent" });
-        }
         let now = self.clock.now();
-        for agent in &config.agents {
-            match world.acd.agent_id(&agent.login) {
-                Some(id) => world.acd.set_agent_skills(now, id, &agent.skills)?,
-                None => {
-                    world.acd.add_agent(now, agent)?;
-                }
-            }
-        }
+        // As the server's engine: all or nothing, then the files.
+        let applied = world.acd.apply_config(now, &config);
+        self.publish(&mut world);
+        applied?;
         for (name, text) in [("queues.toml", &files.queues_toml), ("agents.toml", &files.agents_toml)] {
             let path = self.dir.join(name);
             std::fs::write(&path, text).map_err(|source| ControlError::Write { path, source })?;

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use agent_console::softphone_config::{IceServer, check_ice_servers};
 use serde::Deserialize;
 
 /// Everything `ivr serve` needs, after the file and the flags are merged.
@@ -29,6 +30,9 @@ pub struct ServerConfig {
     pub registrar_realm: String,
     /// How long a callback number is kept in clear before it is purged.
     pub callback_retention: Duration,
+    /// STUN/TURN servers handed to the browser softphones
+    /// (`webrtc.ice_servers`); empty: host candidates only.
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// The ACD's configuration files and how far to trust them.
@@ -116,6 +120,15 @@ struct FileConfig {
     registrar: FileRegistrar,
     #[serde(default)]
     privacy: FilePrivacy,
+    #[serde(default)]
+    webrtc: FileWebrtc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWebrtc {
+    #[serde(default)]
+    ice_servers: Vec<IceServer>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -233,6 +246,8 @@ impl ServerConfig {
             }
             Ok(Duration::from_secs(v))
         };
+        check_ice_servers(&file.webrtc.ice_servers)
+            .map_err(|e| ConfigError::Invalid { key: "webrtc.ice_servers", reason: e.to_string() })?;
         Ok(ServerConfig {
             sip: SipConfig {
                 listen: o.sip.or(file.sip.listen).unwrap_or_else(|| parse_addr(DEFAULT_SIP)),
@@ -267,6 +282,7 @@ impl ServerConfig {
             callback_retention: Duration::from_secs(
                 24 * 3600 * file.privacy.callback_retention_days.filter(|d| *d > 0).unwrap_or(30),
             ),
+            ice_servers: file.webrtc.ice_servers,
         })
     }
 }
@@ -353,6 +369,32 @@ mod tests {
         assert!(parse_rtp_ports("30000-30000").is_err());
         assert!(parse_rtp_ports("80-90").is_err());
         assert!(parse_rtp_ports("a-b").is_err());
+    }
+
+    #[test]
+    fn ice_servers_reach_the_config_and_none_is_the_default() {
+        assert!(ServerConfig::load(None, &Overrides::default()).unwrap().ice_servers.is_empty());
+        let text = "[webrtc]\nice_servers = [\n  { urls = [\"stun:stun.example.cat:3478\"] },\n  \
+                    { urls = [\"turn:turn.example.cat?transport=tcp\"], username = \"u\", credential = \"p\" },\n]\n";
+        let c = ServerConfig::merge(parse_file(Path::new("x.toml"), text).unwrap(), &Overrides::default()).unwrap();
+        assert_eq!(c.ice_servers.len(), 2);
+        assert_eq!(c.ice_servers[1].urls, ["turn:turn.example.cat?transport=tcp"]);
+        assert_eq!(c.ice_servers[1].credential.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn a_bad_ice_server_url_is_refused_naming_the_key() {
+        let file = parse_file(Path::new("x.toml"), "[webrtc]\nice_servers = [{ urls = [\"https://stun.example.cat\"] }]\n").unwrap();
+        let err = ServerConfig::merge(file, &Overrides::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { key: "webrtc.ice_servers", .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with("invalid value for webrtc.ice_servers: "), "{text}");
+        assert!(text.contains("https://stun.example.cat"), "{text}");
+        // TURN without credentials is refused too; an unknown key is a syntax error with its position.
+        let file = parse_file(Path::new("x.toml"), "[webrtc]\nice_servers = [{ urls = [\"turns:t.example.cat\"] }]\n").unwrap();
+        assert!(ServerConfig::merge(file, &Overrides::default()).unwrap_err().to_string().contains("credential"));
+        let err = parse_file(Path::new("x.toml"), "[webrtc]\nice_servers = [{ url = \"stun:a\" }]\n").unwrap_err();
+        assert!(err.to_string().starts_with("x.toml:2:"), "{err}");
     }
 
     #[test]

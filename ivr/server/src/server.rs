@@ -125,7 +125,12 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         agents_file: config.acd.agents.clone(),
         calendars_dir: config.dialplan.parent().map_or_else(|| PathBuf::from("calendars"), |d| d.join("calendars")),
     });
-    let console = Console::new(control, store.clone(), ConsoleConfig::default(), Arc::new(SystemClock));
+    let console = Console::new(
+        control,
+        store.clone(),
+        ConsoleConfig { ice_servers: config.ice_servers.clone(), ..ConsoleConfig::default() },
+        Arc::new(SystemClock),
+    );
     let mut live_tick = tokio::time::interval(LIVE_INTERVAL);
     live_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tasks.spawn(dialplan_host::watch_and_reload(

@@ -188,20 +188,15 @@ impl Engine {
         Ok(())
     }
 
-    /// New queue and agent files from the admin page: agents not yet known
-    /// are added, known ones get their skills; queues cannot change while
-    /// running (a restart applies them).
+    /// New queue and agent files from the admin page, applied live by
+    /// `Acd::apply_config` (all or nothing: a queue with callers or a busy
+    /// agent cannot be removed, a 409 with the reason; callers keep their
+    /// place in edited queues). New agents' phones register after a restart
+    /// (the registrar's credentials are read at start-up).
     pub fn apply_acd_config(&mut self, now: Instant, config: &AcdConfig) -> Result<(), ControlError> {
         self.live_dirty = true;
-        for agent in &config.agents {
-            match self.acd.agent_id(&agent.login) {
-                Some(id) => self.acd.set_agent_skills(now, id, &agent.skills)?,
-                None => {
-                    self.acd.add_agent(now, agent)?;
-                }
-            }
-        }
+        let applied = self.acd.apply_config(now, config);
         self.drain_acd(now);
-        Ok(())
+        Ok(applied?)
     }
 }
