@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
 
+use crate::report::summary;
 use crate::{
     Backend, CallDetails, CallEvent, CallRecord, CallbackRequest, FinishedCall, Store, StoreError, SurveyAnswer, SurveyScore,
 };
@@ -155,8 +156,11 @@ impl Store {
     pub async fn insert_survey_answers(&self, call_id: &str, answers: &[SurveyAnswer]) -> Result<(), StoreError> {
         let query_error = |source| StoreError::Query { backend: self.backend, op: "insert_survey_answers", source };
         let rows: Vec<(&str, &SurveyAnswer)> = answers.iter().map(|answer| (call_id, answer)).collect();
-        let mut conn = self.pool.acquire().await.map_err(query_error)?;
-        insert_survey_answers(&mut conn, &rows, self.backend).await.map_err(query_error)
+        let mut tx = self.pool.begin().await.map_err(query_error)?;
+        let before = summary::stored(&mut tx, self.backend, &[call_id]).await.map_err(query_error)?;
+        insert_survey_answers(&mut tx, &rows, self.backend).await.map_err(query_error)?;
+        summary::apply_batch(&mut tx, self.backend, &before, &[], &rows).await.map_err(query_error)?;
+        tx.commit().await.map_err(query_error)
     }
 
     /// The stored `calls` row (v1 columns) for `call_id`, if any.
@@ -213,7 +217,10 @@ fn surviving_records(calls: &[FinishedCall]) -> Vec<&FinishedCall> {
 /// statements per batch instead of nine per call.
 async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], backend: Backend) -> Result<(), sqlx::Error> {
     let max_params = max_params(backend);
-    for chunk in surviving_records(calls).chunks(max_params / CALL_COLUMNS.len()) {
+    let surviving = surviving_records(calls);
+    let ids: Vec<&str> = surviving.iter().map(|call| call.call_id()).collect();
+    let before = summary::stored(conn, backend, &ids).await?;
+    for chunk in surviving.chunks(max_params / CALL_COLUMNS.len()) {
         let sql = insert_sql(backend, "calls", &CALL_COLUMNS, chunk.len(), &CALL_CONFLICT);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for call in chunk {
@@ -270,6 +277,7 @@ async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], backend: B
         .flat_map(|call| call.survey_answers.iter().map(move |answer| (call.call_id(), answer)))
         .collect();
     insert_survey_answers(conn, &answers, backend).await?;
+    summary::apply_batch(conn, backend, &before, &surviving, &answers).await?;
 
     let callbacks: Vec<(&str, &CallbackRequest)> =
         calls.iter().filter_map(|call| call.callback.as_ref().map(|callback| (call.call_id(), callback))).collect();

@@ -21,6 +21,7 @@ const SQLITE: &[Source] = &[
     (2, "full_record", include_str!("../migrations/sqlite/0002_full_record.sql")),
     (3, "reports", include_str!("../migrations/sqlite/0003_reports.sql")),
     (4, "console", include_str!("../migrations/sqlite/0004_console.sql")),
+    (5, "report_summary", include_str!("../migrations/sqlite/0005_report_summary.sql")),
     (6, "call_wrapups", include_str!("../migrations/sqlite/0006_call_wrapups.sql")),
 ];
 
@@ -29,6 +30,7 @@ const POSTGRES: &[Source] = &[
     (2, "full_record", include_str!("../migrations/postgres/0002_full_record.sql")),
     (3, "reports", include_str!("../migrations/postgres/0003_reports.sql")),
     (4, "console", include_str!("../migrations/postgres/0004_console.sql")),
+    (5, "report_summary", include_str!("../migrations/postgres/0005_report_summary.sql")),
     (6, "call_wrapups", include_str!("../migrations/postgres/0006_call_wrapups.sql")),
 ];
 

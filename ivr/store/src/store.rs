@@ -114,8 +114,10 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate { backend, source })?;
+        let store = Store { pool, backend };
+        store.backfill_report_summary().await?;
         tracing::info!(%backend, url = %url::redact(url), "call-record store ready");
-        Ok(Store { pool, backend })
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

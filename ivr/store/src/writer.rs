@@ -142,6 +142,9 @@ struct SharedStats {
 #[derive(Debug, Clone)]
 pub struct RecordSender {
     tx: mpsc::Sender<JournalEntry>,
+    /// Agents' staffing changes, to the task beside the writer
+    /// (`report/staffing_writer.rs`).
+    staffing: mpsc::Sender<crate::report::AgentStaffingEvent>,
     stats: Arc<SharedStats>,
 }
 
@@ -173,6 +176,18 @@ impl RecordSender {
         self.offer(JournalEntry::Started(Box::new(start))).map_err(|entry| match entry {
             JournalEntry::Started(start) => start,
             JournalEntry::Finished(_) => unreachable!("offered a start marker"),
+        })
+    }
+
+    /// Queues an agent's login, logoff, pause or unpause (from the queue
+    /// log) for the agents' staffing intervals. `Err` gives it back when the
+    /// queue is full or the writer has stopped.
+    pub fn agent_staffing(
+        &self,
+        event: crate::report::AgentStaffingEvent,
+    ) -> Result<(), Box<crate::report::AgentStaffingEvent>> {
+        self.staffing.try_send(event).map_err(|error| match error {
+            TrySendError::Full(event) | TrySendError::Closed(event) => Box::new(event),
         })
     }
 
@@ -294,8 +309,18 @@ impl Task {
 
     fn spawn(self, capacity: usize) -> (RecordSender, tokio::task::JoinHandle<WriterReport>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let sender = RecordSender { tx, stats: self.stats.clone() };
-        (sender, tokio::spawn(self.run(rx)))
+        let (staffing, staffing_task) = crate::report::staffing_writer::spawn(self.store.clone(), capacity);
+        let sender = RecordSender { tx, staffing, stats: self.stats.clone() };
+        // The staffing task ends when the last sender is dropped, like the
+        // writer; the writer's handle waits for both.
+        let task = async move {
+            let report = self.run(rx).await;
+            if let Err(error) = staffing_task.await {
+                tracing::error!(%error, "agents' staffing task failed");
+            }
+            report
+        };
+        (sender, tokio::spawn(task))
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<JournalEntry>) -> WriterReport {

@@ -8,6 +8,9 @@
 //! - The report SQL (`query.rs`), run through the store's pool, read-only
 //!   except for [`Store::insert_staffing`] and [`Store::apply_report_schema`]
 //!   (`staffing.rs`).
+//! - The hourly summaries (`summary.rs`): what the record writer's batches
+//!   add to them in their transaction, and what reports read from them.
+//! - Agents' staffing intervals from the queue log (`staffing_writer.rs`).
 //! - Local-time intervals in the line's time zone (`intervals.rs`, with
 //!   `jiff`), the derived metrics (`tally.rs`) and the renderers to aligned
 //!   text, CSV and JSON (`render.rs`).
@@ -29,6 +32,8 @@ mod intervals;
 mod query;
 mod render;
 mod staffing;
+pub(crate) mod staffing_writer;
+pub(crate) mod summary;
 mod tally;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +48,8 @@ pub use intervals::{Interval, Period};
 pub use staffing::{StaffingInterval, StaffingState, report_schema};
 pub use render::{ReportFormat, UnknownFormat, csv_field};
 pub use tally::Tally;
+pub use staffing_writer::{AgentStaffingEvent, StaffingChange, StaffingLog};
+
 
 use crate::{Store, StoreError};
 use query::Column;
@@ -205,8 +212,25 @@ pub struct ReportTable {
 /// The label of calls without a queue, topic, language or agent.
 pub const NO_GROUP: &str = "(none)";
 
-/// Runs `query` against `store`.
+/// Where a report's call and score figures come from. Both give the same
+/// figures (the report tests check it on both backends); staffed time
+/// always comes from `agent_staffing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportSource {
+    /// The hourly summaries (migration 0005) for every whole UTC hour of
+    /// the range, the records for the parts of hours at its edges.
+    Summary,
+    /// The call records and survey answers alone.
+    Records,
+}
+
+/// Runs `query` against `store`, from the hourly summaries.
 pub async fn report(store: &Store, query: &ReportQuery) -> Result<ReportTable, ReportError> {
+    report_from(store, query, ReportSource::Summary).await
+}
+
+/// Runs `query` against `store`, reading `source`.
+pub async fn report_from(store: &Store, query: &ReportQuery, source: ReportSource) -> Result<ReportTable, ReportError> {
     if query.from >= query.to {
         return Err(ReportError::EmptyRange { from: query.from, to: query.to });
     }
@@ -228,21 +252,30 @@ pub async fn report(store: &Store, query: &ReportQuery) -> Result<ReportTable, R
         } else {
             None
         };
-        let calls = query::calls_per_interval(conn, store.backend, &bounds).await.map_err(query_error)?;
-        let scores =
-            query::scores_per_interval(conn, store.backend, &bounds, question).await.map_err(query_error)?;
+        let (calls, scores) = match source {
+            ReportSource::Records => (
+                query::calls_per_interval(conn, store.backend, &bounds).await.map_err(query_error)?,
+                query::scores_per_interval(conn, store.backend, &bounds, question).await.map_err(query_error)?,
+            ),
+            ReportSource::Summary => {
+                per_interval_from_summary(conn, store.backend, &bounds, question).await.map_err(query_error)?
+            }
+        };
         for (n, ((interval, mut tally), scores)) in intervals.into_iter().zip(calls).zip(scores).enumerate() {
             tally.scores = scores;
             tally.staffed_ms = staffed.as_ref().and_then(|s| s.get(n).copied());
             rows.push(ReportRow { group: interval.label(period), interval: Some(interval), tally });
         }
     } else if let Some(column) = query.by.column() {
-        let mut calls = query::calls_by(conn, column, from_ms, to_ms)
-            .await
-            .map_err(query_error)?;
-        let mut scores = query::scores_by(conn, column, from_ms, to_ms, question)
-            .await
-            .map_err(query_error)?;
+        let (mut calls, mut scores) = match source {
+            ReportSource::Records => (
+                query::calls_by(conn, column, from_ms, to_ms).await.map_err(query_error)?,
+                query::scores_by(conn, column, from_ms, to_ms, question).await.map_err(query_error)?,
+            ),
+            ReportSource::Summary => {
+                by_column_from_summary(conn, column, from_ms, to_ms, question).await.map_err(query_error)?
+            }
+        };
         let mut staffed: Option<BTreeMap<Option<String>, i64>> = None;
         if staffing && column == Column::Agent {
             let mut by_agent = BTreeMap::new();
@@ -285,6 +318,101 @@ pub async fn report(store: &Store, query: &ReportQuery) -> Result<ReportTable, R
         rows,
         total,
     })
+}
+
+/// The whole UTC hours inside `[start_ms, end_ms)`, or `None` if there are
+/// none.
+fn whole_hours(start_ms: i64, end_ms: i64) -> Option<(i64, i64)> {
+    let first = summary::hour_of(start_ms.saturating_add(summary::HOUR_MS - 1));
+    let last = summary::hour_of(end_ms);
+    (first < last).then_some((first, last))
+}
+
+/// The parts of `[start_ms, end_ms)` outside its whole hours.
+fn edges(start_ms: i64, end_ms: i64) -> Vec<(i64, i64)> {
+    match whole_hours(start_ms, end_ms) {
+        Some((first, last)) => [(start_ms, first), (last, end_ms)].into_iter().filter(|(a, b)| a < b).collect(),
+        None => vec![(start_ms, end_ms)],
+    }
+}
+
+/// Calls and scores per interval: each interval's whole hours from the
+/// summaries, the rest of it from the records.
+async fn per_interval_from_summary(
+    conn: &mut sqlx::AnyConnection,
+    backend: crate::Backend,
+    bounds: &[(i64, i64)],
+    question: Option<&str>,
+) -> Result<(Vec<Tally>, Vec<[i64; 11]>), sqlx::Error> {
+    let mut calls = vec![Tally::default(); bounds.len()];
+    let mut scores = vec![[0; 11]; bounds.len()];
+    let (Some(&(from_ms, _)), Some(&(_, to_ms))) = (bounds.first(), bounds.last()) else {
+        return Ok((calls, scores));
+    };
+    // The interval whose whole hours hold the hour starting at `hour`.
+    let inner: Vec<Option<(i64, i64)>> = bounds.iter().map(|&(start, end)| whole_hours(start, end)).collect();
+    let slot = |hour: i64| {
+        let n = bounds.partition_point(|&(_, end)| end <= hour);
+        inner.get(n).copied().flatten().filter(|&(a, b)| a <= hour && hour + summary::HOUR_MS <= b).map(|_| n)
+    };
+    if let Some((first, last)) = whole_hours(from_ms, to_ms) {
+        for (hour, _, tally) in summary::calls(conn, summary::Dimension::All, first, last).await? {
+            if let Some(n) = slot(hour) {
+                calls[n].add(&tally);
+            }
+        }
+        for (hour, _, value, count) in summary::scores(conn, summary::Dimension::All, first, last, question).await? {
+            if let Some(n) = slot(hour) {
+                query::add_score(&mut scores[n], value, count);
+            }
+        }
+    }
+    for (n, &(start, end)) in bounds.iter().enumerate() {
+        for edge in edges(start, end) {
+            for tally in query::calls_per_interval(conn, backend, &[edge]).await? {
+                calls[n].add(&tally);
+            }
+            let (a, b) = edge;
+            let part = query::scores_in(conn, a, b, question).await?;
+            for (total, value) in scores[n].iter_mut().zip(part) {
+                *total += value;
+            }
+        }
+    }
+    Ok((calls, scores))
+}
+
+/// Calls and scores per group of `column`: the range's whole hours from the
+/// summaries, its edges from the records.
+async fn by_column_from_summary(
+    conn: &mut sqlx::AnyConnection,
+    column: Column,
+    from_ms: i64,
+    to_ms: i64,
+    question: Option<&str>,
+) -> Result<(BTreeMap<Option<String>, Tally>, BTreeMap<Option<String>, [i64; 11]>), sqlx::Error> {
+    let mut calls: BTreeMap<Option<String>, Tally> = BTreeMap::new();
+    let mut scores: BTreeMap<Option<String>, [i64; 11]> = BTreeMap::new();
+    if let Some((first, last)) = whole_hours(from_ms, to_ms) {
+        let dimension = summary::Dimension::By(column);
+        for (_, group, tally) in summary::calls(conn, dimension, first, last).await? {
+            calls.entry(group).or_default().add(&tally);
+        }
+        for (_, group, value, count) in summary::scores(conn, dimension, first, last, question).await? {
+            query::add_score(scores.entry(group).or_default(), value, count);
+        }
+    }
+    for (start, end) in edges(from_ms, to_ms) {
+        for (group, tally) in query::calls_by(conn, column, start, end).await? {
+            calls.entry(group).or_default().add(&tally);
+        }
+        for (group, part) in query::scores_by(conn, column, start, end, question).await? {
+            for (total, value) in scores.entry(group).or_default().iter_mut().zip(part) {
+                *total += value;
+            }
+        }
+    }
+    Ok((calls, scores))
 }
 
 impl Store {

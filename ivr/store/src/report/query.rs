@@ -22,7 +22,7 @@ use crate::Backend;
 
 /// A column the report can group by (never user text: the SQL is built
 /// from these names only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Column {
     Queue,
     Topic,
@@ -31,7 +31,7 @@ pub(crate) enum Column {
 }
 
 impl Column {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Column::Queue => "queue",
             Column::Topic => "topic",
@@ -45,7 +45,7 @@ impl Column {
 /// clauses (SQLite 3.30, PostgreSQL 9.4) rather than `SUM(CASE ..)`: the
 /// same meaning, and SQLite skips the aggregate step for rows that do not
 /// match, which halves the cost of a year's report.
-fn call_aggregates() -> String {
+pub(crate) fn call_aggregates() -> String {
     let answered = "answered_by_agent_at_ms IS NOT NULL AND disposition <> 'called_back'";
     let abandoned = "disposition = 'abandoned_in_queue'";
     let count = |condition: &str| format!("COUNT(*) FILTER (WHERE {condition})");
@@ -156,7 +156,7 @@ pub(crate) async fn scores_per_interval(
 }
 
 /// Reads the call aggregates starting at column `first`.
-fn tally_from_row(row: &AnyRow, first: usize) -> Result<Tally, sqlx::Error> {
+pub(crate) fn tally_from_row(row: &AnyRow, first: usize) -> Result<Tally, sqlx::Error> {
     let at = |n: usize| row.try_get::<i64, _>(first + n);
     Ok(Tally {
         offered: at(0)?,
@@ -206,14 +206,14 @@ fn score_filter(question: Option<&str>) -> &'static str {
 
 /// Adds a score count to `scores`, ignoring values outside 0..=10 (the
 /// writer never stores them; a hand-edited row must not panic a report).
-fn add_score(scores: &mut [i64; 11], value: i64, count: i64) {
+pub(crate) fn add_score(scores: &mut [i64; 11], value: i64, count: i64) {
     if let Some(slot) = usize::try_from(value).ok().and_then(|v| scores.get_mut(v)) {
         *slot += count;
     }
 }
 
 /// Score counts of the answers given in `[start_ms, end_ms)`.
-async fn scores_in(
+pub(crate) async fn scores_in(
     conn: &mut AnyConnection,
     start_ms: i64,
     end_ms: i64,

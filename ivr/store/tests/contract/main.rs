@@ -148,6 +148,7 @@ contract!(
     replayed_events_answers_and_callbacks_are_not_duplicated,
     a_thousand_records_in_one_call,
     writer_flushes_everything_when_the_senders_drop,
+    agent_staffing_becomes_intervals_and_shutdown_closes_the_open_ones,
     writer_flushes_a_lone_record_after_the_batch_window,
     try_send_gives_the_record_back_when_the_queue_is_full,
     writer_gives_up_within_the_shutdown_budget_when_inserts_fail,

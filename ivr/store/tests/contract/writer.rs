@@ -438,3 +438,37 @@ pub(crate) async fn a_long_queue_is_written_whole_at_shutdown(store: Store, _url
     assert_eq!(journal_len(&dir), 0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The queue log's agent events, handed to the record sender, become
+/// `ready` and `break` intervals; an agent still logged in when the last
+/// sender is dropped (shutdown) gets an interval ending then.
+pub(crate) async fn agent_staffing_becomes_intervals_and_shutdown_closes_the_open_ones(store: Store, _url: String) {
+    use ivr_store::report::{AgentStaffingEvent, GroupBy, ReportQuery, StaffingChange};
+    const HOUR: i64 = 3_600_000;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let shift = now_ms - 10 * HOUR;
+    let (sender, writer) = RecordWriter::spawn(store.clone(), 16);
+    let changes = [
+        ("a1", shift, StaffingChange::LoggedIn),
+        ("a1", shift + HOUR, StaffingChange::Paused),
+        ("a1", shift + 3 * HOUR / 2, StaffingChange::Unpaused),
+        ("a1", shift + 3 * HOUR, StaffingChange::LoggedOut),
+        ("a2", now_ms - HOUR, StaffingChange::LoggedIn),
+    ];
+    for (agent, at_ms, change) in changes {
+        sender.agent_staffing(AgentStaffingEvent { agent: agent.to_owned(), at_ms, change }).expect("queue has room");
+    }
+    drop(sender);
+    tokio::time::timeout(Duration::from_secs(30), writer).await.expect("writer finishes").expect("no panic");
+    let after_ms = jiff::Timestamp::now().as_millisecond();
+
+    let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).expect("valid time");
+    let query = ReportQuery::new(ts(shift - HOUR), ts(after_ms + HOUR), GroupBy::Agent);
+    let table = store.report(&query).await.expect("report by agent");
+    let staffed = |agent: &str| {
+        table.rows.iter().find(|row| row.group == agent).and_then(|row| row.tally.staffed_ms).expect("agent row")
+    };
+    assert_eq!(staffed("a1"), 5 * HOUR / 2, "3 h logged in, 30 min of it on a break");
+    let a2 = staffed("a2");
+    assert!((HOUR..=after_ms - now_ms + HOUR).contains(&a2), "a2 ready until shutdown: {a2} ms");
+}

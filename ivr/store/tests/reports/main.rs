@@ -20,6 +20,7 @@ use sqlx::Executor;
 mod fixture;
 mod open_data;
 mod reports;
+mod summary;
 
 const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const PG_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
@@ -132,6 +133,7 @@ macro_rules! on_both_backends {
 
 use open_data::*;
 use reports::*;
+use summary::*;
 
 on_both_backends!(
     totals_match_the_hand_computed_figures,
@@ -145,4 +147,6 @@ on_both_backends!(
     open_data_suppresses_small_groups,
     open_data_has_no_personal_data_and_writes_its_files,
     open_data_of_a_quiet_month_publishes_nothing,
+    summary_reports_equal_record_reports,
+    replays_provisional_records_and_late_answers_keep_the_summary_equal,
 );
