@@ -127,6 +127,30 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Hands an agent's login, logoff, pause or unpause from the queue log
+    /// to the record writer, which keeps their staffing intervals
+    /// (`agent_staffing`, the denominator of occupancy). Never waits: a
+    /// full queue loses the change, logged.
+    pub(super) fn record_staffing(&mut self, now: Instant, event: &ivr_acd::QueueEvent) {
+        use ivr_acd::QueueEventKind;
+        use ivr_store::report::{AgentStaffingEvent, StaffingChange};
+        let change = match event.kind {
+            QueueEventKind::AgentLogin => StaffingChange::LoggedIn,
+            QueueEventKind::AgentLogoff => StaffingChange::LoggedOut,
+            QueueEventKind::Pause { .. } => StaffingChange::Paused,
+            QueueEventKind::Unpause => StaffingChange::Unpaused,
+            _ => return,
+        };
+        let (Some(records), Some(agent)) = (&self.records, event.agent) else { return };
+        let Some(name) = self.acd.agent_login_name(agent) else { return };
+        let staffing = AgentStaffingEvent { agent: name.to_owned(), at_ms: self.clock.epoch_ms(now), change };
+        if let Err(refused) = records.agent_staffing(staffing) {
+            warn!(agent = %refused.agent, change = ?refused.change, "staffing change refused: writer queue full or stopped");
+        }
+    }
+}
+
 /// The agent whose SIP user is the AOR's user part.
 fn agent_of(acd: &ivr_acd::Acd, aor: &str) -> Option<AgentId> {
     let rest = aor.split_once(':').map_or(aor, |(_, r)| r);

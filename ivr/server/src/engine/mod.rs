@@ -17,7 +17,6 @@ mod b2bua;
 mod console;
 mod dialogue;
 mod journey;
-mod monitor;
 mod queueing;
 mod record;
 mod refer;
@@ -186,8 +185,6 @@ pub struct Engine {
     live_dirty: bool,
     /// Agents' browser softphones (links, media sessions, their calls).
     softphones: softphone::Softphones,
-    /// Supervisors' browser softphones and the calls they monitor.
-    monitors: monitor::Monitors,
 }
 
 impl Engine {
@@ -225,7 +222,6 @@ impl Engine {
             agent_phones: HashMap::new(),
             live_dirty: true,
             softphones: softphone::Softphones::default(),
-            monitors: monitor::Monitors::default(),
             ports: RtpPortPool::new(config.media.rtp_ports),
             config,
             ua,

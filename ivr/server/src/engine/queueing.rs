@@ -196,7 +196,6 @@ impl Engine {
             }
         }
         self.acd_deadline = self.acd.poll_timeout();
-        self.settle_monitors(now);
     }
 
     fn queue_outcome(&mut self, now: Instant, call: AcdCallId, outcome: QueueOutcome) {
@@ -237,6 +236,7 @@ impl Engine {
         if event.call.is_none() {
             // Agent events (login, pause, wrap-up): the queue log's agent half.
             info!(target: "queue_log", at_ms = event.at_ms, agent = ?event.agent, "{name} {detail}");
+            self.record_staffing(now, &event);
         }
     }
 }
