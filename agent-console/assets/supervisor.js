@@ -1,7 +1,9 @@
 // The supervisor's page: the live wallboard (pushed over /api/live and
 // drawn as soon as a frame arrives), every agent's status with the
-// supervisor's controls (status, listen, whisper, barge), and the dialplan
-// in force with its reload button.
+// supervisor's controls (status, listen, whisper, barge, stop), who
+// monitors which call, and the dialplan in force with its reload button.
+// Monitoring audio comes to the page's softphone, opened as the
+// supervisor's own session (softphone(me, 'supervisor')).
 //
 // Owns the wallboard's thresholds (THRESHOLDS: the line's targets and when a
 // tile turns amber or red). Must never show a level by colour alone: every
@@ -44,6 +46,7 @@ const STATUS_CHOICES = [
 
 let board = null;
 let frameAt = 0;
+let myLogin = null;
 const lastStatus = new Map();
 
 function tile(name, text, lvl) {
@@ -108,7 +111,9 @@ function makeAgentRow() {
     el('td', { class: 'num', 'data-ms': '' }),
     el('td'),
     el('td', {}, el('div', { class: 'row' }, select, el('button', { type: 'button', class: 'small', 'data-apply': '' }))),
-    el('td', {}, el('div', { class: 'monitor' }, monitorButton('listen'), monitorButton('whisper'), monitorButton('barge'))));
+    el('td', {}, el('div', { class: 'monitor' }, monitorButton('listen'), monitorButton('whisper'), monitorButton('barge'),
+      el('button', { type: 'button', class: 'small', 'data-stop': '' })),
+    el('span', { class: 'badge monitored', 'data-testid': 'monitor-state' })));
   for (const [value, key] of STATUS_CHOICES) select.append(el('option', { value, 'data-i18n': key }, t(key)));
   return row;
 }
@@ -127,6 +132,11 @@ function updateAgentRow(row, a) {
   row.cells[3].dataset.ms = a.time_in_state_ms;
   const call = a.call === null ? null : board.calls.find((c) => c.call === a.call);
   setText(row.cells[4], call ? `${word('lang', call.language)} · ${word('topic', call.topic)}${call.on_hold ? ` · ${t('agent.on_hold')}` : ''}` : '');
+  // Who monitors the call, and how: every supervisor sees it.
+  const watched = call?.monitor ?? null;
+  const badge = row.cells[6].querySelector('[data-testid="monitor-state"]');
+  badge.dataset.mode = watched ? watched.mode : '';
+  setText(badge, watched ? t('monitor.by', { who: watched.supervisor, mode: t(`monitor.${watched.mode}`) }) : '');
   const select = row.cells[5].querySelector('select');
   select.setAttribute('aria-label', t('sup.status_for', { name }));
   const apply = row.cells[5].querySelector('button');
@@ -137,7 +147,12 @@ function updateAgentRow(row, a) {
     setText(button, t(`monitor.${mode}`));
     button.setAttribute('aria-label', t(`monitor.${mode}_for`, { name }));
     button.disabled = a.state !== 'on_call';
+    button.setAttribute('aria-pressed', String(watched?.supervisor === myLogin && watched?.mode === mode));
   }
+  const stop = row.cells[6].querySelector('[data-stop]');
+  setText(stop, t('monitor.stop'));
+  stop.setAttribute('aria-label', t('monitor.stop_for', { name }));
+  stop.hidden = !(watched && watched.supervisor === myLogin);
   const before = lastStatus.get(a.login);
   if (before && before !== a.status) announce('status-live', t('sup.agent_now', { name, what: word('status', a.status) }));
   lastStatus.set(a.login, a.status);
@@ -173,7 +188,10 @@ async function onAgentsClick(ev) {
   const login = row.dataset.login;
   showError('');
   try {
-    if (button.dataset.mode) {
+    if (button.hasAttribute('data-stop')) {
+      await api('DELETE', '/api/supervisor/monitor');
+      announce('status-live', t('sup.monitor_stopped', { name: login }));
+    } else if (button.dataset.mode) {
       await api('POST', '/api/supervisor/monitor', { agent: login, mode: button.dataset.mode });
       announce('status-live', t('sup.monitor_started', { mode: t(`monitor.${button.dataset.mode}`), name: login }));
     } else if (button.hasAttribute('data-apply')) {
@@ -201,7 +219,7 @@ async function loadDialplan() {
 function showDialplan(d) {
   setText($('dp-path'), d.path || '—');
   setText($('dp-version'), d.version || '—');
-  setText($('dp-loaded'), d.loaded_at_ms ? new Date(d.loaded_at_ms).toLocaleString() : '—');
+  setText($('dp-loaded'), d.loaded_at_ms ? new Date(d.loaded_at_ms).toLocaleString(document.documentElement.lang || undefined) : '—');
   setText($('dp-reloads'), number(d.reloads));
   setText($('dp-refusals'), number(d.refusals));
   const refused = d.last_refusal && d.last_refusal.length > 0;
@@ -229,7 +247,8 @@ async function reload() {
 async function main() {
   const me = await start('supervisor');
   if (!me) return;
-  softphone(me);
+  myLogin = me.login;
+  softphone(me, 'supervisor');
   $('phone-monitor-help').hidden = false;
   $('agents').addEventListener('click', onAgentsClick);
   $('dp-reload').addEventListener('click', reload);

@@ -55,6 +55,9 @@ pub trait ConsoleControl: ControlPlane {
     /// `request.agent`; the audio goes to the supervisor's softphone.
     fn monitor(&self, request: MonitorRequest) -> Reply<'_, ()>;
 
+    /// The supervisor stops monitoring (their softphone session stays up).
+    fn stop_monitor(&self, supervisor: String) -> Reply<'_, ()>;
+
     /// The dialplan in force and the last reload's outcome.
     fn dialplan(&self) -> DialplanInfo;
 
@@ -81,6 +84,10 @@ pub trait ConsoleControl: ControlPlane {
     /// browser's signalling from `link.from_browser` and answers on
     /// `link.to_browser` until either side closes.
     fn softphone(&self, agent: AgentId, link: SoftphoneLink) -> Reply<'_, ()>;
+
+    /// A supervisor's browser softphone connected (a session of its own,
+    /// for monitoring): the same signalling as an agent's, by login.
+    fn supervisor_softphone(&self, supervisor: String, link: SoftphoneLink) -> Reply<'_, ()>;
 }
 
 /// Why the engine did not do what was asked. Nothing was changed.
@@ -102,6 +109,8 @@ pub enum ControlError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot monitor: {reason}")]
+    MonitorRefused { reason: &'static str },
     #[error("the engine is shutting down")]
     ShuttingDown,
 }
@@ -140,6 +149,17 @@ pub struct CallContext {
     pub caller_number: Option<String>,
     pub on_hold: bool,
     pub muted: bool,
+    /// A supervisor monitors the call.
+    pub monitor: Option<CallMonitor>,
+}
+
+/// Who monitors a call, and how (a privacy-relevant access: the wallboard
+/// shows it, the call's timeline keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallMonitor {
+    /// The supervisor's console login.
+    pub supervisor: String,
+    pub mode: MonitorMode,
 }
 
 impl fmt::Debug for CallContext {

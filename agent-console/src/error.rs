@@ -82,7 +82,7 @@ impl IntoResponse for ApiError {
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> ApiError {
         match &e {
-            ControlError::Acd(_) | ControlError::NotYourCall(_) => ApiError::conflict(e.to_string()),
+            ControlError::Acd(_) | ControlError::NotYourCall(_) | ControlError::MonitorRefused { .. } => ApiError::conflict(e.to_string()),
             ControlError::NotSupported { .. } => ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported", e.to_string()),
             ControlError::UnknownCalendar { .. } => ApiError::not_found(e.to_string()),
             ControlError::DialplanRefused { diagnostics } => ApiError::invalid(format!("{e}:\n{}", diagnostics.join("\n"))),

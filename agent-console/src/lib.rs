@@ -50,7 +50,7 @@ use ivr_store::users::Role;
 
 pub use auth::{CSRF_HEADER, SESSION_COOKIE};
 pub use control::{
-    AcdFiles, AgentCommand, CalendarFile, CallContext, ConsoleControl, ControlError, ControlPlane, DialplanInfo, Health,
+    AcdFiles, AgentCommand, CalendarFile, CallContext, CallMonitor, ConsoleControl, ControlError, ControlPlane, DialplanInfo, Health,
     LiveState, MonitorMode, MonitorRequest, Reply, SoftphoneLink, SoftphoneMessage, TransferTarget,
 };
 pub use error::ApiError;

@@ -17,13 +17,13 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ivr_store::users::Role;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::agent::my_agent;
 use crate::auth::{Viewer, check_origin};
 use crate::control::{SoftphoneLink, SoftphoneMessage};
-use crate::error::ApiError;
+use crate::error::{ApiError, Query};
 use crate::views::{self, AgentSelf, Wallboard};
 use crate::{Console, supervisor};
 
@@ -114,27 +114,65 @@ async fn feed(console: Console, viewer: Viewer, mut socket: WebSocket) {
     }
 }
 
-/// `GET /api/softphone`: the agent's browser softphone signalling.
+/// Whose softphone a socket is: `?role=agent` (the default) or
+/// `?role=supervisor` (a supervisor's own session, for monitoring).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneRole {
+    #[default]
+    Agent,
+    Supervisor,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftphoneParams {
+    #[serde(default)]
+    role: PhoneRole,
+}
+
+/// Who the engine serves a softphone link for.
+#[derive(Debug, Clone)]
+enum PhoneOwner {
+    Agent(ivr_acd::AgentId),
+    Supervisor(String),
+}
+
+/// `GET /api/softphone[?role=supervisor]`: the browser softphone's
+/// signalling, for the viewer's agent or (supervisors and admins) for the
+/// viewer as a supervisor.
 pub async fn softphone(
     State(console): State<Console>,
     viewer: Viewer,
     headers: HeaderMap,
+    Query(params): Query<SoftphoneParams>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &console)?;
-    let agent = my_agent(&console.control.live().borrow(), &viewer)?.id;
+    let owner = match params.role {
+        PhoneRole::Agent => PhoneOwner::Agent(my_agent(&console.control.live().borrow(), &viewer)?.id),
+        PhoneRole::Supervisor => {
+            viewer.require(Role::Supervisor)?;
+            PhoneOwner::Supervisor(viewer.login.clone())
+        }
+    };
     let ws = upgrade(ws)?;
-    Ok(ws.on_upgrade(move |socket| relay(console, viewer, agent, socket)))
+    Ok(ws.on_upgrade(move |socket| relay(console, viewer, owner, socket)))
 }
 
 fn text(message: &SoftphoneMessage) -> Message {
     Message::text(serde_json::to_string(message).unwrap_or_else(|_| r#"{"type":"error","reason":"internal"}"#.to_owned()))
 }
 
-async fn relay(console: Console, viewer: Viewer, agent: ivr_acd::AgentId, mut socket: WebSocket) {
+async fn relay(console: Console, viewer: Viewer, owner: PhoneOwner, mut socket: WebSocket) {
     let (to_engine, from_browser) = mpsc::channel(SOFTPHONE_QUEUE);
     let (to_browser, mut for_browser) = mpsc::channel(SOFTPHONE_QUEUE);
-    if let Err(e) = console.control.softphone(agent, SoftphoneLink { from_browser, to_browser }).await {
+    let link = SoftphoneLink { from_browser, to_browser };
+    let linked = match owner {
+        PhoneOwner::Agent(agent) => console.control.softphone(agent, link).await,
+        PhoneOwner::Supervisor(login) => console.control.supervisor_softphone(login, link).await,
+    };
+    if let Err(e) = linked {
         let _ = socket.send(text(&SoftphoneMessage::Error { reason: e.to_string() })).await;
         return close(socket, "softphone refused").await;
     }

@@ -19,7 +19,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ("get", "/api/me", "agent", "The signed-in user and the CSRF token", None, "Me"),
     ("post", "/api/me/password", "agent", "Change one's own password (other sessions end)", Some("PasswordChange"), "Ok"),
     ("get", "/api/live", "agent", "WebSocket: live frames (agent: own state; supervisor/admin: wallboard) on every change", None, "LiveFrame"),
-    ("get", "/api/softphone", "agent", "WebSocket: WebRTC signalling between the agent's browser and the engine", None, "SoftphoneMessage"),
+    ("get", "/api/softphone", "agent", "WebSocket: WebRTC signalling between the agent's browser and the engine (query role=supervisor: a supervisor's own session, for monitoring)", None, "SoftphoneMessage"),
     ("get", "/api/softphone/config", "agent", "The browser softphone's STUN/TURN servers (webrtc.ice_servers)", None, "SoftphoneConfig"),
     ("get", "/api/agent/state", "agent", "The agent's status, state, offer and call with the caller's context, queue summary", None, "AgentSelf"),
     ("post", "/api/agent/status", "agent", "Log in, become available, take a break (with a reason), log out", Some("StatusRequest"), "AgentSelf"),
@@ -30,7 +30,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ("get", "/api/queue", "agent", "Callers waiting in every queue: wait, language, topic, callback", None, "QueueViews"),
     ("get", "/api/supervisor/wallboard", "supervisor", "Queues, agents with time in state, calls with context, today's figures", None, "Wallboard"),
     ("post", "/api/supervisor/agents/{login}/status", "supervisor", "Change any agent's status", Some("StatusRequest"), "AgentView"),
-    ("post", "/api/supervisor/monitor", "supervisor", "Listen to, whisper to or barge into an agent's call (audio to the supervisor's softphone)", Some("MonitorRequest"), "Ok"),
+    ("post", "/api/supervisor/monitor", "supervisor", "Listen to, whisper to or barge into an agent's call (audio to the supervisor's softphone); again to change the mode or the call", Some("MonitorRequest"), "Ok"),
+    ("delete", "/api/supervisor/monitor", "supervisor", "Stop monitoring (409 when not monitoring); the call goes on", None, "Ok"),
     ("get", "/api/reports", "supervisor", "Report by hour/day/week/queue/topic/language/agent (query: from, to, by, question)", None, "Report"),
     ("get", "/api/reports/csv", "supervisor", "The same report as a CSV download", None, "Csv"),
     ("get", "/api/dialplan", "supervisor", "The dialplan in force, its version and reload status", None, "DialplanInfo"),
@@ -103,7 +104,11 @@ fn schemas() -> Value {
             "call": { "type": "integer" }, "queue": nullable("string"), "language": nullable("string"), "topic": nullable("string"),
             "ivr_path": string(), "repeat_caller": { "type": "boolean" }, "callback": { "type": "boolean" },
             "caller_number": nullable("string"), "number_masked": { "type": "boolean" },
-            "on_hold": { "type": "boolean" }, "muted": { "type": "boolean" }
+            "on_hold": { "type": "boolean" }, "muted": { "type": "boolean" },
+            "monitor": { "oneOf": [reference("CallMonitor"), { "type": "null" }] }
+        })),
+        "CallMonitor": object(&["supervisor", "mode"], json!({
+            "supervisor": string(), "mode": { "enum": ["listen", "whisper", "barge"] }
         })),
         "QueueSummary": object(&[], json!({
             "name": string(), "waiting": { "type": "integer" }, "callbacks": { "type": "integer" },

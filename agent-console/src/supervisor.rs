@@ -1,5 +1,6 @@
 //! The supervisor's endpoints: the wallboard, any agent's status,
-//! listen/whisper/barge, reports (JSON and CSV) and the dialplan.
+//! listen/whisper/barge (start, change mode, stop), reports (JSON and CSV)
+//! and the dialplan.
 //!
 //! Owns the supervisor-only checks and today's figures cache. Must never
 //! let an agent read a report or change another agent.
@@ -26,7 +27,7 @@ pub fn routes() -> Router<Console> {
     Router::new()
         .route("/api/supervisor/wallboard", get(wallboard))
         .route("/api/supervisor/agents/{login}/status", post(set_agent_status))
-        .route("/api/supervisor/monitor", post(monitor))
+        .route("/api/supervisor/monitor", post(monitor).delete(stop_monitor))
         .route("/api/reports", get(report_json))
         .route("/api/reports/csv", get(report_csv))
         .route("/api/dialplan", get(dialplan))
@@ -119,7 +120,15 @@ async fn monitor(
     }
     let monitor = MonitorRequest { supervisor: viewer.login.clone(), agent, mode: request.mode };
     console.control.monitor(monitor).await?;
-    tracing::info!(supervisor = %viewer.login, agent = %request.agent, mode = ?request.mode, "call monitoring started");
+    tracing::info!(supervisor = %viewer.login, agent = %request.agent, mode = ?request.mode, "call monitoring started or changed");
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+/// `DELETE /api/supervisor/monitor`: stop monitoring (409 when not monitoring).
+async fn stop_monitor(State(console): State<Console>, viewer: Viewer) -> Result<Json<serde_json::Value>, ApiError> {
+    viewer.require(Role::Supervisor)?;
+    console.control.stop_monitor(viewer.login.clone()).await?;
+    tracing::info!(supervisor = %viewer.login, "call monitoring stopped");
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 

@@ -11,7 +11,7 @@ use ivr_acd::{AgentSnapshot, AgentState, AgentStatus, BreakReason, CallId, Queue
 use ivr_store::report::Tally;
 use serde::Serialize;
 
-use crate::control::{CallContext, LiveState};
+use crate::control::{CallContext, CallMonitor, LiveState};
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -90,6 +90,9 @@ pub struct CallView {
     pub number_masked: bool,
     pub on_hold: bool,
     pub muted: bool,
+    /// The supervisor monitoring the call and how (wallboard only: `null`
+    /// in an agent's own view).
+    pub monitor: Option<CallMonitor>,
 }
 
 pub fn call_view(live: &LiveState, call: CallId, clear_numbers: bool) -> CallView {
@@ -108,7 +111,13 @@ pub fn call_view(live: &LiveState, call: CallId, clear_numbers: bool) -> CallVie
         number_masked: !clear_numbers,
         on_hold: c.on_hold,
         muted: c.muted,
+        monitor: c.monitor.clone(),
     }
+}
+
+/// An agent's own view of a call: everything but who monitors it.
+fn own_call_view(live: &LiveState, call: CallId, clear_numbers: bool) -> CallView {
+    CallView { monitor: None, ..call_view(live, call, clear_numbers) }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -191,8 +200,8 @@ pub struct AgentSelf {
 
 pub fn agent_self(live: &LiveState, agent: &AgentSnapshot, clear_numbers: bool) -> AgentSelf {
     let (offer, call) = match agent.state {
-        AgentState::Offered { call } => (Some(call_view(live, call, clear_numbers)), None),
-        AgentState::OnCall { call } | AgentState::Reserved { call } => (None, Some(call_view(live, call, clear_numbers))),
+        AgentState::Offered { call } => (Some(own_call_view(live, call, clear_numbers)), None),
+        AgentState::OnCall { call } | AgentState::Reserved { call } => (None, Some(own_call_view(live, call, clear_numbers))),
         _ => (None, None),
     };
     AgentSelf {

@@ -139,10 +139,28 @@ async fn the_softphone_socket_relays_signalling_both_ways_and_reports_the_browse
 }
 
 #[tokio::test]
-async fn only_agents_get_a_softphone() {
+async fn an_agents_softphone_needs_an_agent_login_and_a_supervisors_needs_the_role() {
     let h = Harness::new().await;
     let addr = serve(&h).await;
     let sara = h.login("sara").await;
     let refused = connect(addr, "/api/softphone", &sara, None).await;
     assert!(refused.is_err_and(|e| e.contains("403")));
+    let marta = h.login("marta").await;
+    let refused = connect(addr, "/api/softphone?role=supervisor", &marta, None).await;
+    assert!(refused.is_err_and(|e| e.contains("403")), "an agent gets no supervisor's session");
+
+    // A supervisor's own session, by login, not tied to an agent.
+    let _phone = connect(addr, "/api/softphone?role=supervisor", &sara, None).await.expect("connect");
+    let (login, _link) = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            if let Some(link) = h.plane.recorded(|r| r.supervisor_softphones.pop()) {
+                return link;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the engine got the supervisor's link");
+    assert_eq!(login, "sara");
+    assert!(h.plane.recorded(|r| r.softphones.is_empty()), "not an agent's link");
 }

@@ -48,6 +48,9 @@ pub struct Recorded {
     pub wrap_ups: Vec<AgentCommand>,
     pub monitors: Vec<MonitorRequest>,
     pub softphones: Vec<(AgentId, SoftphoneLink)>,
+    pub supervisor_softphones: Vec<(String, SoftphoneLink)>,
+    /// Supervisors who asked to stop monitoring.
+    pub monitors_stopped: Vec<String>,
 }
 
 struct World {
@@ -344,6 +347,24 @@ impl ConsoleControl for AcdPlane {
     fn softphone(&self, agent: AgentId, link: SoftphoneLink) -> Reply<'_, ()> {
         Box::pin(async move {
             self.world().recorded.softphones.push((agent, link));
+            Ok(())
+        })
+    }
+
+    fn supervisor_softphone(&self, supervisor: String, link: SoftphoneLink) -> Reply<'_, ()> {
+        Box::pin(async move {
+            self.world().recorded.supervisor_softphones.push((supervisor, link));
+            Ok(())
+        })
+    }
+
+    fn stop_monitor(&self, supervisor: String) -> Reply<'_, ()> {
+        Box::pin(async move {
+            let mut world = self.world();
+            if !world.recorded.monitors.iter().any(|m| m.supervisor == supervisor) {
+                return Err(ControlError::MonitorRefused { reason: "the supervisor monitors no call" });
+            }
+            world.recorded.monitors_stopped.push(supervisor);
             Ok(())
         })
     }

@@ -2,7 +2,7 @@
 //! the dialplan.
 
 use agent_console::MonitorMode;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 
 use crate::Harness;
@@ -60,6 +60,23 @@ async fn listen_whisper_and_barge_need_an_agent_on_a_call() {
     let modes: Vec<MonitorMode> = h.plane.recorded(|r| r.monitors.iter().map(|m| m.mode).collect());
     assert_eq!(modes, [MonitorMode::Listen, MonitorMode::Whisper, MonitorMode::Barge]);
     assert!(h.plane.recorded(|r| r.monitors.iter().all(|m| m.supervisor == "sara")));
+}
+
+#[tokio::test]
+async fn a_supervisor_stops_monitoring_and_an_agent_may_neither_monitor_nor_stop() {
+    let h = Harness::new().await;
+    let sara = h.login("sara").await;
+    let marta = h.available("marta").await;
+    // Nothing monitored yet: nothing to stop.
+    h.json(Method::DELETE, Some(&sara), "/api/supervisor/monitor", &json!({})).await.refused(StatusCode::CONFLICT);
+    h.plane.caller_joins(1, "general", "ca", "health", None);
+    h.post(Some(&marta), "/api/agent/call", &json!({ "call": 1, "action": "answer" })).await.ok();
+    let listen = json!({ "agent": "marta", "mode": "listen" });
+    h.post(Some(&marta), "/api/supervisor/monitor", &listen).await.refused(StatusCode::FORBIDDEN);
+    h.post(Some(&sara), "/api/supervisor/monitor", &listen).await.ok();
+    h.json(Method::DELETE, Some(&marta), "/api/supervisor/monitor", &json!({})).await.refused(StatusCode::FORBIDDEN);
+    h.json(Method::DELETE, Some(&sara), "/api/supervisor/monitor", &json!({})).await.ok();
+    assert_eq!(h.plane.recorded(|r| r.monitors_stopped.clone()), ["sara"]);
 }
 
 #[tokio::test]

@@ -33,30 +33,41 @@ pub enum ConsoleRequest {
     /// A browser softphone's link for `agent`: the engine task keeps it
     /// in its [`SoftphoneLinks`].
     Softphone { agent: AgentId, link: SoftphoneLink },
+    /// Monitoring: start, change mode or move (`Some`), or stop (`None`).
+    Monitor { supervisor: String, request: Option<MonitorRequest>, reply: oneshot::Sender<Result<(), ControlError>> },
+    /// A supervisor's own softphone link, kept by login.
+    SupervisorSoftphone { supervisor: String, link: SoftphoneLink },
 }
 
 /// The browser softphones' links, held by the engine task: one receiver
-/// and one sender per agent, so no task per link is needed. A link is
-/// replaced by a newer one for the same agent (its browser's socket closes
-/// when the old sender is dropped).
-#[derive(Debug, Default)]
-pub struct SoftphoneLinks {
-    links: HashMap<AgentId, SoftphoneLink>,
+/// and one sender per agent (or, `SoftphoneLinks<String>`, per supervisor
+/// login), so no task per link is needed. A link is replaced by a newer one
+/// for the same owner (its browser's socket closes when the old sender is
+/// dropped).
+#[derive(Debug)]
+pub struct SoftphoneLinks<K = AgentId> {
+    links: HashMap<K, SoftphoneLink>,
 }
 
-impl SoftphoneLinks {
-    pub fn insert(&mut self, agent: AgentId, link: SoftphoneLink) {
+impl<K> Default for SoftphoneLinks<K> {
+    fn default() -> Self {
+        SoftphoneLinks { links: HashMap::new() }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash> SoftphoneLinks<K> {
+    pub fn insert(&mut self, agent: K, link: SoftphoneLink) {
         self.links.insert(agent, link);
     }
 
     /// The next message from any browser; `None` as the message: that
     /// agent's link closed (and is forgotten). Pending while no link has
     /// anything.
-    pub async fn next(&mut self) -> (AgentId, Option<SoftphoneMessage>) {
+    pub async fn next(&mut self) -> (K, Option<SoftphoneMessage>) {
         let (agent, message) = std::future::poll_fn(|cx| {
             for (agent, link) in &mut self.links {
                 if let Poll::Ready(message) = link.from_browser.poll_recv(cx) {
-                    return Poll::Ready((*agent, message));
+                    return Poll::Ready((agent.clone(), message));
                 }
             }
             Poll::Pending
@@ -70,7 +81,7 @@ impl SoftphoneLinks {
 
     /// Queues `message` for `agent`'s browser without waiting: a browser
     /// that does not read its socket loses messages, not the engine's time.
-    pub fn send(&mut self, agent: AgentId, message: SoftphoneMessage) {
+    pub fn send(&mut self, agent: K, message: SoftphoneMessage) {
         let Some(link) = self.links.get(&agent) else { return };
         if let Err(e) = link.to_browser.try_send(message) {
             tracing::warn!(error = %e, "softphone message to the browser dropped");
@@ -160,8 +171,18 @@ impl ConsoleControl for EngineConsole {
         Box::pin(self.ask(move |reply| ConsoleRequest::Agent { agent, command, reply }))
     }
 
-    fn monitor(&self, _request: MonitorRequest) -> Reply<'_, ()> {
-        Box::pin(async { Err(ControlError::NotSupported { what: "monitor a call before supervisor softphones are connected" }) })
+    fn monitor(&self, request: MonitorRequest) -> Reply<'_, ()> {
+        let supervisor = request.supervisor.clone();
+        Box::pin(self.ask(move |reply| ConsoleRequest::Monitor { supervisor, request: Some(request), reply }))
+    }
+
+    fn stop_monitor(&self, supervisor: String) -> Reply<'_, ()> {
+        Box::pin(self.ask(move |reply| ConsoleRequest::Monitor { supervisor, request: None, reply }))
+    }
+
+    fn supervisor_softphone(&self, supervisor: String, link: SoftphoneLink) -> Reply<'_, ()> {
+        let sent = self.requests.send(ConsoleRequest::SupervisorSoftphone { supervisor, link }).map_err(|_| ControlError::ShuttingDown);
+        Box::pin(async move { sent })
     }
 
     fn dialplan(&self) -> DialplanInfo {

@@ -23,6 +23,14 @@
 //! RTCP is dropped, str0m sends the browser its own) and the leg's
 //! decrypted RTP into the bridge's leg B. Unbridged, the session stays up,
 //! idle, for the agent's next call.
+//!
+//! A supervisor's softphone session (no agent of its own) can monitor a
+//! bridge ([`MediaCommand::Monitor`]): a stream of its own on the bridge's
+//! third leg ([`ivr_media::bridge::monitor`]), whose RTP goes into the
+//! supervisor's leg and whose decrypted RTP comes back as the supervisor's
+//! voice. The bridge and the supervisor's slot point at each other; either
+//! ending (the call unbridged or stopped, the browser's session stopped)
+//! detaches the monitor and leaves the other running.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -32,7 +40,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use ivr_media::bridge::{Bridge, BridgeEvent, Endpoint, LegId as BridgeLeg};
+use ivr_media::bridge::{Bridge, BridgeEvent, Endpoint, LegId as BridgeLeg, MonitorMode};
 use ivr_media::call::{MediaCall, MediaConfig, MediaEvent, Transmit};
 use ivr_media::session::{RtpIdentity, RtpSession};
 use ivr_media::dtmf::{DtmfDigit, DtmfMethod};
@@ -81,6 +89,12 @@ pub enum MediaCommand {
     /// A browser softphone's session: `leg` has answered the browser's
     /// offer with `rtp`'s address as its host candidate.
     SoftphoneStart { id: MediaId, rtp: StdUdpSocket, rtcp: StdUdpSocket, leg: Box<SoftphoneLeg>, seed: u64 },
+    /// The supervisor's softphone session `supervisor` hears the bridge
+    /// whose caller leg is `a`, in `mode` (again with the same two: the
+    /// mode changes). It leaves any bridge it monitored before.
+    Monitor { a: MediaId, supervisor: MediaId, mode: MonitorMode },
+    /// The supervisor's session stops monitoring (its session stays up).
+    StopMonitor { supervisor: MediaId },
     /// A candidate the browser trickled for the session `id`.
     SoftphoneCandidate { id: MediaId, candidate: String },
     StartRecording { id: MediaId, config: Box<RecordConfig> },
@@ -199,6 +213,8 @@ enum SlotMedia {
 struct BridgeUnit {
     bridge: Bridge,
     partner: usize,
+    /// The slot of the supervisor's softphone session monitoring it.
+    monitor: Option<usize>,
 }
 
 struct SoftphoneUnit {
@@ -209,6 +225,8 @@ struct SoftphoneUnit {
     local: SocketAddr,
     /// The slot of the bridge this session is leg B of.
     primary: Option<usize>,
+    /// The slot of the bridge this (supervisor's) session monitors.
+    monitoring: Option<usize>,
     rng: fastrand::Rng,
 }
 
@@ -340,6 +358,12 @@ impl MediaLoop {
                 });
             }
             MediaCommand::SoftphoneStart { id, rtp, rtcp, leg, seed } => self.start_softphone(now, id, rtp, rtcp, leg, seed),
+            MediaCommand::Monitor { a, supervisor, mode } => self.monitor(now, a, supervisor, mode),
+            MediaCommand::StopMonitor { supervisor } => {
+                if let Some(slot) = self.slot_of(supervisor) {
+                    self.stop_monitoring(now, slot);
+                }
+            }
             MediaCommand::SoftphoneCandidate { id, candidate } => {
                 let Some(slot) = self.slot_of(id) else { return };
                 if let Some(Some(CallSlot { media: SlotMedia::Softphone(unit), .. })) = self.slots.get_mut(slot)
@@ -446,7 +470,7 @@ impl MediaLoop {
         let Some(call_a) = take_call(&mut self.slots, sa) else { return };
         if let Some(Some(CallSlot { media: SlotMedia::Softphone(unit), .. })) = self.slots.get_mut(sb) {
             let session_b = match unit.leg.negotiated() {
-                Some(n) if unit.primary.is_none() => {
+                Some(n) if unit.primary.is_none() && unit.monitoring.is_none() => {
                     let identity = RtpIdentity::random(&mut unit.rng);
                     Some(RtpSession::new(n.session_config(unit.local), identity, now, SystemTime::now()))
                 }
@@ -462,7 +486,7 @@ impl MediaLoop {
             unit.primary = Some(sa);
             let bridge = Bridge::from_sessions(call_a.into_session(), session_b);
             if let Some(Some(s)) = self.slots.get_mut(sa) {
-                s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb }));
+                s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb, monitor: None }));
             }
             self.service(sa, now);
             return;
@@ -475,7 +499,7 @@ impl MediaLoop {
         };
         let bridge = Bridge::from_sessions(call_a.into_session(), call_b.into_session());
         if let Some(Some(s)) = self.slots.get_mut(sa) {
-            s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb }));
+            s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb, monitor: None }));
         }
         if let Some(Some(s)) = self.slots.get_mut(sb) {
             s.media = SlotMedia::Partner { primary: sa };
@@ -496,6 +520,7 @@ impl MediaLoop {
             Some(SlotMedia::Bridge(_)) => slot,
             _ => return,
         };
+        self.detach_monitor(now, primary);
         let Some(Some(s)) = self.slots.get_mut(primary) else { return };
         let SlotMedia::Bridge(unit) = std::mem::replace(&mut s.media, SlotMedia::Empty) else { return };
         let inband = s.inband_dtmf;
@@ -511,6 +536,67 @@ impl MediaLoop {
         }
         self.service(primary, now);
         self.service(partner, now);
+    }
+
+    /// The supervisor's session `supervisor` monitors the bridge of `a`
+    /// in `mode`: attached on its own stream, or its mode changed.
+    fn monitor(&mut self, now: Instant, a: MediaId, supervisor: MediaId, mode: MonitorMode) {
+        let (Some(sa), Some(ss)) = (self.slot_of(a), self.slot_of(supervisor)) else {
+            tracing::warn!(?a, ?supervisor, "monitor of media that is not running");
+            return;
+        };
+        let watching = match self.slots.get(ss).and_then(Option::as_ref).map(|s| &s.media) {
+            Some(SlotMedia::Softphone(unit)) if unit.primary.is_none() && unit.leg.negotiated().is_some() => unit.monitoring,
+            _ => {
+                tracing::warn!(?supervisor, "monitor by a session that is not a free, negotiated softphone");
+                return;
+            }
+        };
+        if !matches!(self.slots.get(sa).and_then(Option::as_ref).map(|s| &s.media), Some(SlotMedia::Bridge(_))) {
+            tracing::warn!(?a, "monitor of a call that is not bridged");
+            return;
+        }
+        if watching == Some(sa) {
+            return self.with_bridge(a, now, |bridge| bridge.set_monitor_mode(mode));
+        }
+        if let Some(before) = watching {
+            self.detach_monitor(now, before);
+        }
+        // Another supervisor on this bridge gives way.
+        self.detach_monitor(now, sa);
+        let Some(Some(CallSlot { media: SlotMedia::Softphone(unit), .. })) = self.slots.get_mut(ss) else { return };
+        let Some(negotiated) = unit.leg.negotiated() else { return };
+        let identity = RtpIdentity::random(&mut unit.rng);
+        let session = RtpSession::new(negotiated.session_config(unit.local), identity, now, SystemTime::now());
+        unit.monitoring = Some(sa);
+        if let Some(Some(CallSlot { media: SlotMedia::Bridge(bridge), .. })) = self.slots.get_mut(sa) {
+            bridge.bridge.attach_monitor(session, mode);
+            bridge.monitor = Some(ss);
+        }
+        self.service(sa, now);
+    }
+
+    /// The supervisor's session in `slot` stops monitoring, if it was.
+    fn stop_monitoring(&mut self, now: Instant, slot: usize) {
+        let watching = match self.slots.get(slot).and_then(Option::as_ref).map(|s| &s.media) {
+            Some(SlotMedia::Softphone(unit)) => unit.monitoring,
+            _ => None,
+        };
+        if let Some(primary) = watching {
+            self.detach_monitor(now, primary);
+        }
+    }
+
+    /// The bridge held by `primary` loses its supervisor (if any); both the
+    /// call and the supervisor's session run on.
+    fn detach_monitor(&mut self, now: Instant, primary: usize) {
+        let Some(Some(CallSlot { media: SlotMedia::Bridge(unit), .. })) = self.slots.get_mut(primary) else { return };
+        let Some(supervisor) = unit.monitor.take() else { return };
+        unit.bridge.detach_monitor();
+        if let Some(Some(CallSlot { media: SlotMedia::Softphone(sp), .. })) = self.slots.get_mut(supervisor) {
+            sp.monitoring = None;
+        }
+        self.service(primary, now);
     }
 
     fn slot_of(&self, id: MediaId) -> Option<usize> {
@@ -540,7 +626,7 @@ impl MediaLoop {
             let _ = self.notices.send(MediaNotice::Softphone { id, event: SoftphoneEvent::Failed(ivr_softphone::FailReason::Closed) });
             return;
         };
-        let unit = SoftphoneUnit { leg: *leg, local, primary: None, rng: fastrand::Rng::with_seed(seed) };
+        let unit = SoftphoneUnit { leg: *leg, local, primary: None, monitoring: None, rng: fastrand::Rng::with_seed(seed) };
         let media = SlotMedia::Softphone(Box::new(unit));
         self.slots[slot] = Some(CallSlot { id, media, rtp, rtcp, play_token: 0, inband_dtmf: false });
         self.by_id.insert(id, slot);
@@ -570,7 +656,9 @@ impl MediaLoop {
     fn stop(&mut self, id: MediaId) {
         let Some(&slot) = self.by_id.get(&id) else { return };
         // A bridged leg leaves the bridge first; the other leg runs on alone.
+        // A monitoring session leaves its bridge, which runs on unaffected.
         self.unbridge(Instant::now(), slot);
+        self.stop_monitoring(Instant::now(), slot);
         self.by_id.remove(&id);
         let Some(mut s) = self.slots[slot].take() else { return };
         let totals = match std::mem::replace(&mut s.media, SlotMedia::Empty) {
@@ -649,30 +737,38 @@ impl MediaLoop {
             SlotMedia::Bridge(unit) => {
                 let partner = unit.partner;
                 let mut partner_slot = self.slots.get_mut(partner).and_then(Option::take);
-                let deadline = partner_slot.as_mut().map(|p| self.service_bridge((*id, rtp, rtcp), p, unit, now));
-                if let Some(p) = partner_slot {
-                    // A softphone partner keeps its own deadline (str0m's timers).
+                let mut monitor_slot = unit.monitor.and_then(|m| self.slots.get_mut(m).and_then(Option::take));
+                let deadline =
+                    partner_slot.as_mut().map(|p| self.service_bridge((*id, rtp, rtcp), p, monitor_slot.as_mut(), unit, now));
+                for (at, taken) in [(Some(partner), partner_slot), (unit.monitor, monitor_slot)] {
+                    let (Some(at), Some(p)) = (at, taken) else { continue };
+                    // A softphone keeps its own deadline (str0m's timers).
                     if let SlotMedia::Softphone(sp) = &p.media {
-                        self.deadlines.schedule(partner, sp.leg.poll_timeout());
+                        self.deadlines.schedule(at, sp.leg.poll_timeout());
                     }
-                    self.slots[partner] = Some(p);
+                    self.slots[at] = Some(p);
                 }
                 deadline
             }
             SlotMedia::Softphone(unit) => {
                 let (deadline, rtp_in) = self.service_softphone(*id, rtp, unit, now);
-                to_bridge = unit.primary.filter(|_| !rtp_in.is_empty()).map(|p| (p, unit.local, rtp_in));
+                let bridge = unit.primary.map(|p| (p, Endpoint::Leg(BridgeLeg::B))).or(unit.monitoring.map(|p| (p, Endpoint::Monitor)));
+                to_bridge = bridge.filter(|_| !rtp_in.is_empty()).map(|(p, from)| (p, from, unit.local, rtp_in));
                 deadline
             }
             SlotMedia::Partner { .. } | SlotMedia::Empty => None,
         };
         self.slots[slot] = Some(s);
         self.deadlines.schedule(slot, deadline);
-        // The browser's audio into the bridge it is leg B of.
-        if let Some((primary, label, packets)) = to_bridge {
+        // The browser's audio into the bridge it is leg B of, or, from a
+        // supervisor's session, into the bridge it monitors.
+        if let Some((primary, from, label, packets)) = to_bridge {
             if let Some(Some(CallSlot { media: SlotMedia::Bridge(unit), .. })) = self.slots.get_mut(primary) {
                 for packet in &packets {
-                    unit.bridge.handle_rtp(now, BridgeLeg::B, label, packet);
+                    match from {
+                        Endpoint::Monitor => unit.bridge.handle_monitor_rtp(now, label, packet),
+                        Endpoint::Leg(leg) => unit.bridge.handle_rtp(now, leg, label, packet),
+                    }
                 }
             }
             self.service(primary, now);
@@ -728,7 +824,14 @@ impl MediaLoop {
         call.poll_timeout()
     }
 
-    fn service_bridge(&mut self, a: (MediaId, &UdpSocket, &UdpSocket), b: &mut CallSlot, unit: &mut BridgeUnit, now: Instant) -> Instant {
+    fn service_bridge(
+        &mut self,
+        a: (MediaId, &UdpSocket, &UdpSocket),
+        b: &mut CallSlot,
+        mut monitor: Option<&mut CallSlot>,
+        unit: &mut BridgeUnit,
+        now: Instant,
+    ) -> Instant {
         let bridge = &mut unit.bridge;
         bridge.handle_timeout(now);
         while let Some((endpoint, transmit)) = bridge.poll_transmit(now, &mut self.buf[..]) {
@@ -745,8 +848,16 @@ impl MediaLoop {
                     continue;
                 }
                 (Endpoint::Leg(BridgeLeg::B), _) => (&b.rtp, &b.rtcp),
-                // No supervisor leg is attached by the engine yet.
-                (Endpoint::Monitor, _) => continue,
+                // The supervisor's browser: like the agent's, RTP only.
+                (Endpoint::Monitor, _) => {
+                    if let (Transmit::Rtp { len, .. }, Some(CallSlot { media: SlotMedia::Softphone(sp), .. })) =
+                        (transmit, monitor.as_deref_mut())
+                        && let Err(e) = sp.leg.send_rtp(now, &self.buf[..len])
+                    {
+                        tracing::debug!(error = %e, "bridge RTP refused by the supervisor's softphone leg");
+                    }
+                    continue;
+                }
             };
             match transmit {
                 Transmit::Rtp { to, len } => self.send(rtp, to, len, None),
@@ -755,6 +866,9 @@ impl MediaLoop {
         }
         if let SlotMedia::Softphone(sp) = &mut b.media {
             self.send_softphone(&b.rtp, &mut sp.leg);
+        }
+        if let Some(CallSlot { media: SlotMedia::Softphone(sp), rtp, .. }) = monitor {
+            self.send_softphone(rtp, &mut sp.leg);
         }
         while let Some(event) = bridge.poll_event() {
             let id_of = |leg| if leg == BridgeLeg::A { a.0 } else { b.id };

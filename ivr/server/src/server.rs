@@ -148,7 +148,8 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let (tcp_tx, mut tcp_events) = mpsc::channel(1024);
     tasks.spawn(sip_tcp::accept_loop(tcp, tcp_tx, stop_rx.clone()));
     let mut tcp_conns = sip_tcp::Connections::default();
-    let mut softphones = SoftphoneLinks::default();
+    let mut softphones: SoftphoneLinks = SoftphoneLinks::default();
+    let mut supervisor_phones: SoftphoneLinks<String> = SoftphoneLinks::default();
 
     info!(sip = %config.sip.listen, http = %config.http_listen, prompts = prompts_loaded, "ivr ready");
 
@@ -178,6 +179,9 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         while let Some((agent, message)) = engine.poll_softphone() {
             softphones.send(agent, message);
         }
+        while let Some((login, message)) = engine.poll_supervisor_phone() {
+            supervisor_phones.send(login, message);
+        }
 
         let mut wake_at = engine.poll_timeout();
         for d in [shutdown_deadline, hard_deadline].into_iter().flatten() {
@@ -199,6 +203,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             Some(notice) = notices.recv() => engine.handle_media(Instant::now(), notice),
             Some(loaded) = installs.recv() => engine.install_dialplan(loaded),
             (agent, message) = softphones.next() => engine.softphone_message(Instant::now(), agent, message),
+            (login, message) = supervisor_phones.next() => engine.supervisor_phone_message(Instant::now(), &login, message),
             Some(request) = console_requests.recv() => {
                 let now = Instant::now();
                 let (result, reply) = match request {
@@ -207,6 +212,15 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
                     ConsoleRequest::Softphone { agent, link } => {
                         softphones.insert(agent, link);
                         engine.softphone_linked(now, agent);
+                        continue;
+                    }
+                    ConsoleRequest::Monitor { supervisor, request, reply } => match request {
+                        Some(request) => (engine.monitor(now, request), reply),
+                        None => (engine.stop_monitor(now, &supervisor), reply),
+                    },
+                    ConsoleRequest::SupervisorSoftphone { supervisor, link } => {
+                        supervisor_phones.insert(supervisor.clone(), link);
+                        engine.supervisor_phone_linked(now, supervisor);
                         continue;
                     }
                 };

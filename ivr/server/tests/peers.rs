@@ -55,5 +55,8 @@ mod webdriver;
 #[path = "peers/console_e2e.rs"]
 mod console_e2e;
 
+#[path = "peers/monitor.rs"]
+mod monitor;
+
 #[path = "peers/softphone.rs"]
 mod softphone;

@@ -62,6 +62,7 @@ impl Engine {
                 caller_number: call.caller.clone(),
                 on_hold: call.on_hold,
                 muted: call.muted,
+                monitor: self.monitor_of(q.acd_call),
             };
             calls.insert(q.acd_call, context);
         }

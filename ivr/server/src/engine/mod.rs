@@ -17,6 +17,7 @@ mod b2bua;
 mod console;
 mod dialogue;
 mod journey;
+mod monitor;
 mod queueing;
 mod record;
 mod refer;
@@ -185,6 +186,8 @@ pub struct Engine {
     live_dirty: bool,
     /// Agents' browser softphones (links, media sessions, their calls).
     softphones: softphone::Softphones,
+    /// Supervisors' browser softphones and the calls they monitor.
+    monitors: monitor::Monitors,
 }
 
 impl Engine {
@@ -222,6 +225,7 @@ impl Engine {
             agent_phones: HashMap::new(),
             live_dirty: true,
             softphones: softphone::Softphones::default(),
+            monitors: monitor::Monitors::default(),
             ports: RtpPortPool::new(config.media.rtp_ports),
             config,
             ua,

@@ -196,6 +196,7 @@ impl Engine {
             }
         }
         self.acd_deadline = self.acd.poll_timeout();
+        self.settle_monitors(now);
     }
 
     fn queue_outcome(&mut self, now: Instant, call: AcdCallId, outcome: QueueOutcome) {

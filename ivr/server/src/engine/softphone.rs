@@ -50,11 +50,13 @@ struct Softphone {
     talking: Option<Talk>,
 }
 
+/// A browser's media session on the media thread (an agent's, or a
+/// supervisor's in [`super::monitor`]).
 #[derive(Debug, Clone, Copy)]
-struct Session {
-    media_id: MediaId,
-    rtp_port: u16,
-    connected: bool,
+pub(super) struct Session {
+    pub(super) media_id: MediaId,
+    pub(super) rtp_port: u16,
+    pub(super) connected: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,9 +146,25 @@ impl Engine {
         if self.softphones.agents.get(&agent).is_some_and(|p| p.session.is_some()) {
             self.end_session(now, agent, SessionEnd::Dropped);
         }
+        match self.start_browser_session(now, sdp) {
+            Ok((session, answer)) => {
+                self.softphones.by_media.insert(session.media_id, agent);
+                if let Some(phone) = self.softphones.agents.get_mut(&agent) {
+                    phone.session = Some(session);
+                }
+                self.signal_browser(agent, SoftphoneMessage::Answer { call: None, sdp: answer });
+            }
+            Err(reason) => self.signal_browser(agent, SoftphoneMessage::Error { reason }),
+        }
+    }
+
+    /// A new leg on a fresh port pair answers a browser's offer and moves to
+    /// the media thread: the session (not yet connected) and the answer's
+    /// SDP, or the reason for the browser.
+    pub(super) fn start_browser_session(&mut self, now: Instant, sdp: &str) -> Result<(Session, String), String> {
         let Some(sockets) = self.ports.allocate(self.config.sip.listen.ip()) else {
             warn!("no free RTP port pair for a softphone session");
-            return self.signal_browser(agent, SoftphoneMessage::Error { reason: "no media port free".to_owned() });
+            return Err("no media port free".to_owned());
         };
         let host = SocketAddr::new(self.sip_ip, sockets.rtp_port);
         let answer = SoftphoneLeg::new(SoftphoneConfig::new(vec![host]), now).and_then(|mut leg| {
@@ -158,7 +176,7 @@ impl Engine {
             Err(e) => {
                 self.ports.release(sockets.rtp_port);
                 info!(error = %e, "browser softphone offer refused");
-                return self.signal_browser(agent, SoftphoneMessage::Error { reason: e.to_string() });
+                return Err(e.to_string());
             }
         };
         let media_id = MediaId(self.next_media_id);
@@ -170,11 +188,14 @@ impl Engine {
             leg: Box::new(leg),
             seed: self.rng.u64(..),
         });
-        self.softphones.by_media.insert(media_id, agent);
-        if let Some(phone) = self.softphones.agents.get_mut(&agent) {
-            phone.session = Some(Session { media_id, rtp_port: sockets.rtp_port, connected: false });
-        }
-        self.signal_browser(agent, SoftphoneMessage::Answer { call: None, sdp: answer });
+        Ok((Session { media_id, rtp_port: sockets.rtp_port, connected: false }, answer))
+    }
+
+    /// Stops a browser's media session; its ports are released when the
+    /// media thread reports it stopped.
+    pub(super) fn stop_browser_session(&mut self, session: Session) {
+        self.media.send(MediaCommand::Stop { id: session.media_id });
+        self.closing_media.insert(session.media_id, (session.rtp_port, None));
     }
 
     /// The browser's link closed: the session ends as a drop, and the agent
@@ -198,7 +219,9 @@ impl Engine {
 
     /// A media session's event from the media thread.
     pub(super) fn on_softphone_event(&mut self, now: Instant, id: MediaId, event: SoftphoneEvent) {
-        let Some(&agent) = self.softphones.by_media.get(&id) else { return };
+        let Some(&agent) = self.softphones.by_media.get(&id) else {
+            return self.on_supervisor_phone_event(now, id, event);
+        };
         let name = self.acd.agent_login_name(agent).unwrap_or("?").to_owned();
         match event {
             SoftphoneEvent::Connected => {
@@ -228,8 +251,7 @@ impl Engine {
         phone.talking = None;
         if let Some(session) = phone.session.take() {
             self.softphones.by_media.remove(&session.media_id);
-            self.media.send(MediaCommand::Stop { id: session.media_id });
-            self.closing_media.insert(session.media_id, (session.rtp_port, None));
+            self.stop_browser_session(session);
         }
         if let Some(call) = offered
             && let Err(e) = self.acd.offer_failed(now, call, agent, OfferFailure::Unreachable)

@@ -81,6 +81,7 @@ impl Engine {
         if let Some(d) = self.calls.get_mut(&leg).and_then(|c| c.dialogue.as_mut()) {
             d.interpreter.handle_input(now, self.clock.timestamp(now), ivr_dialplan::interpreter::Input::HungUp);
         }
+        self.end_monitors_of_call(now, leg);
         let Some(mut call) = self.calls.remove(&leg) else { return };
         self.live_dirty = true;
         self.by_media.remove(&call.media_id);
