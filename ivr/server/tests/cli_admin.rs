@@ -21,8 +21,10 @@ use ivr_store::{
 use jiff::Zoned;
 use serde_json::{Value, json};
 
-const PG_HOST: &str = "127.0.0.1";
-const PG_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
+#[path = "common/databases.rs"]
+mod databases;
+use databases::{PgDatabase, sqlite3};
+
 
 /// The pseudonym key the tests put in the data folder (32 bytes).
 const KEY: &[u8] = b"012 line test key, 32 bytes long";
@@ -37,8 +39,8 @@ struct TestDb {
     /// The test's folder: the config file, the data folder, output files
     /// (and the SQLite file).
     dir: PathBuf,
-    /// The PostgreSQL database to drop at the end.
-    pg_name: Option<String>,
+    /// The PostgreSQL database, dropped at the end.
+    pg: Option<PgDatabase>,
 }
 
 fn unique_suffix() -> String {
@@ -51,43 +53,17 @@ fn temp_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// Runs `psql` on `database` (a name or a URL) with `sql`; `Err` with its
-/// message when it fails (or is not installed).
-fn psql(database: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-h", PG_HOST, "-U", "postgres", "-d", database, "-c", sql])
-        .output()
-        .map_err(|e| format!("cannot run psql: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 impl TestDb {
     fn sqlite(test: &str) -> TestDb {
         let dir = temp_dir(test);
         let url = format!("sqlite://{}", dir.join("ivr.db").display());
-        TestDb { url, dir, pg_name: None }
+        TestDb { url, dir, pg: None }
     }
 
     /// `None` (after a loud notice) when PostgreSQL is unreachable outside CI.
     fn postgres(test: &str) -> Option<TestDb> {
-        let name = format!("ivr_cli_admin_{}", unique_suffix());
-        if let Err(error) = psql("postgres", &format!("CREATE DATABASE {name}")) {
-            if std::env::var_os("CI").is_some() {
-                panic!("PostgreSQL at {PG_HOST}:5432 (and psql) are required in CI: {error}");
-            }
-            let notice = format!(
-                "\n!!!!!!!! SKIP {test} on PostgreSQL: cannot create a database on {PG_HOST}:5432 ({}). \
-                 Set CI=1 to make this a failure. !!!!!!!!\n",
-                error.trim()
-            );
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
-            return None;
-        }
-        Some(TestDb { url: format!("{PG_BASE_URL}/{name}"), dir: temp_dir(test), pg_name: Some(name) })
+        let pg = PgDatabase::create("ivr_cli_admin", test)?;
+        Some(TestDb { url: pg.url(), dir: temp_dir(test), pg: Some(pg) })
     }
 
     async fn store(&self) -> Store {
@@ -105,17 +81,9 @@ impl TestDb {
     /// Rows of `sql`, columns split on `|` (NULL is empty), read with the
     /// database's own client.
     fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let text = match &self.pg_name {
-            Some(_) => psql(&self.url, sql).unwrap_or_else(|e| panic!("psql {sql:?}: {e}")),
-            None => {
-                let path = self.url.trim_start_matches("sqlite://");
-                let out = Command::new("sqlite3")
-                    .args(["-batch", "-separator", "|", path, sql])
-                    .output()
-                    .expect("run sqlite3 (apt-get install -y sqlite3)");
-                assert!(out.status.success(), "sqlite3 {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            }
+        let text = match &self.pg {
+            Some(pg) => pg.query(sql),
+            None => sqlite3(Path::new(self.url.trim_start_matches("sqlite://")), sql),
         };
         text.lines().map(|line| line.split('|').map(str::to_owned).collect()).collect()
     }
@@ -149,11 +117,6 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some(name) = &self.pg_name
-            && let Err(error) = psql("postgres", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        {
-            eprintln!("could not drop the test database {name}: {error}");
-        }
         if std::thread::panicking() {
             eprintln!("kept the test folder {}", self.dir.display());
         } else {
@@ -347,7 +310,7 @@ fn latest_migration(backend: &str) -> i64 {
 }
 
 async fn migrate_reports_the_schema_version_and_is_idempotent(db: &TestDb) {
-    let (folder, name) = if db.pg_name.is_some() { ("postgres", "PostgreSQL") } else { ("sqlite", "SQLite") };
+    let (folder, name) = if db.pg.is_some() { ("postgres", "PostgreSQL") } else { ("sqlite", "SQLite") };
     let first = db.ivr(&["migrate"]).ok();
     let expected = format!("schema at version {} ({name})", latest_migration(folder));
     assert!(first.contains(&expected), "`ivr migrate` should say {expected:?}, said {first:?}");

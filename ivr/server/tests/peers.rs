@@ -13,6 +13,9 @@
 #[path = "peers/support.rs"]
 mod support;
 
+#[path = "common/databases.rs"]
+mod databases;
+
 #[path = "peers/server.rs"]
 mod server;
 

@@ -39,6 +39,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::baresip::{self, Baresip};
+use crate::operators;
 use crate::server::{Server, ServerConfig, TestDialplan};
 use crate::support::{self, TempDir};
 use crate::webdriver::{self, Browser, Microphone};
@@ -50,7 +51,6 @@ const PHONE_PASSWORD: &str = "demo-jordi-012";
 const CONSOLE_PASSWORD: &str = "console-e2e-password";
 const CALLER_HZ: f64 = 440.0;
 const AGENT_HZ: f64 = 1000.0;
-const DIGITS: &str = "ivr_dtmf_digits_total";
 
 /// The wallboard follows a change within a second (issue 6); the bound
 /// leaves half a second for a busy two-core machine and the 25 ms polling.
@@ -75,13 +75,6 @@ enum Answer {
     DeskPhone,
 }
 
-/// One test at a time: each runs a server with the whole 012 prompt
-/// library, two Chromiums and two or three baresips, in real time.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[test]
 fn an_operator_answers_in_the_browser_talks_both_ways_and_wraps_up_while_the_wallboard_follows() {
     if peers() {
@@ -99,7 +92,7 @@ fn an_operator_with_a_desk_phone_works_the_call_from_the_console_while_the_wallb
 /// The whole scenario. Screenshots are taken in the browser flow, the one
 /// operators use.
 fn work_a_call(answer: Answer) {
-    let _turn = one_at_a_time();
+    let _turn = support::one_at_a_time();
     let server = Server::start(&ServerConfig { dialplan: TestDialplan::Line012 { staffed: true }, ..ServerConfig::default() });
     let work = TempDir::new("console-e2e");
     add_user(&server, &work, "sup", "supervisor", None);
@@ -168,17 +161,15 @@ fn work_a_call(answer: Answer) {
     caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     sup.wait_since(Instant::now(), "the wallboard to count one caller in the IVR", WALLBOARD_WITHIN, &tile_is("in_ivr", "1"));
     // The welcome has no barge-in; the menus take a key at once.
-    std::thread::sleep(Duration::from_secs_f64(prompt_secs("welcome") + 0.7));
+    std::thread::sleep(Duration::from_secs_f64(support::prompt_secs("welcome") + 0.7));
     let mut last_key = Instant::now();
     for key in ["1", "6"] {
-        let counted = server.metric(DIGITS, &[("method", "rfc4733")]);
-        caller.command("sndcode", key);
-        server.wait_metric(DIGITS, &[("method", "rfc4733")], counted + 1.0, Duration::from_secs(5));
+        operators::press(&mut caller, &server, key);
         last_key = Instant::now();
         std::thread::sleep(Duration::from_millis(700));
     }
     // to-operator (no barge-in), then the queue offers the caller to jordi.
-    let queued = last_key + Duration::from_secs_f64(prompt_secs("to-operator"));
+    let queued = last_key + Duration::from_secs_f64(support::prompt_secs("to-operator"));
     agent.wait_since(queued, "the offer on the agent's page", OFFER_WITHIN, "!document.getElementById('offer-panel').hidden");
     let offered = Instant::now();
     let offer = agent.text("#offer-facts");
@@ -319,13 +310,6 @@ fn add_user(server: &Server, work: &TempDir, login: &str, role: &str, agent: Opt
     command.args(["--db", &format!("sqlite://{}", server.dir.join("ivr.db").display())]);
     let out = command.output().expect("run ivr user add");
     assert!(out.status.success(), "ivr user add {login} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// Length of a repository prompt, in seconds.
-fn prompt_secs(name: &str) -> f64 {
-    let (samples, rate) = loadtest::audio::read_wav(&support::repo_root().join(format!("prompts/ca/{name}.wav")))
-        .unwrap_or_else(|e| panic!("read prompts/ca/{name}.wav: {e}"));
-    samples.len() as f64 / f64::from(rate)
 }
 
 // What the pages show, as JavaScript conditions. Badges carry the status or

@@ -17,11 +17,10 @@ use std::time::Duration;
 use ivr_store::journal::{JOURNAL_FILE, JournalEntry, decode_frames};
 use loadtest::generate::{Law, PcapSpec};
 
+use crate::databases::{self, PgDatabase};
 use crate::server::{Server, ServerConfig};
 use crate::sipp::Sipp;
 use crate::support;
-
-const PG_HOST: &str = "127.0.0.1";
 
 /// One row of `calls`, as the test reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,54 +42,29 @@ const SELECT_CALLS: &str = "SELECT call_id, end_reason, disposition, provisional
 enum Database {
     /// The harness's default: `<server folder>/ivr.db`.
     Sqlite,
-    Postgres { name: String },
+    Postgres(PgDatabase),
 }
 
 impl Database {
     /// A new PostgreSQL database; `None` (after a loud notice) when
     /// PostgreSQL or psql is missing outside CI.
     fn postgres() -> Option<Database> {
-        let name = format!("ivr_crash_{}_{:016x}", std::process::id(), fastrand::u64(..));
-        match psql("postgres", &format!("CREATE DATABASE {name}")) {
-            Ok(_) => Some(Database::Postgres { name }),
-            Err(error) if std::env::var_os("CI").is_some() => {
-                panic!("PostgreSQL at {PG_HOST}:5432 (and psql) are required in CI: {error}")
-            }
-            Err(error) => {
-                let notice = format!(
-                    "\n!!!!!!!! SKIPPED {}: cannot create a PostgreSQL database on {PG_HOST}:5432 ({}); \
-                     this test did NOT run !!!!!!!!\n",
-                    std::thread::current().name().unwrap_or("a crash test"),
-                    error.trim()
-                );
-                let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
-                None
-            }
-        }
+        PgDatabase::create("ivr_crash", std::thread::current().name().unwrap_or("a crash test")).map(Database::Postgres)
     }
 
     /// The server's `--db`; `None` for the harness's SQLite default.
     fn url(&self) -> Option<String> {
         match self {
             Database::Sqlite => None,
-            Database::Postgres { name } => Some(format!("postgres://postgres@{PG_HOST}:5432/{name}")),
+            Database::Postgres(pg) => Some(pg.url()),
         }
     }
 
     /// Every row of `calls`; empty while the table does not exist yet.
     fn calls(&self, server: &Server) -> Vec<StoredCall> {
         let text = match self {
-            Database::Sqlite => {
-                let out = Command::new("sqlite3")
-                    .args(["-batch", "-separator", "|"])
-                    .arg(server.dir.join("ivr.db"))
-                    .arg(SELECT_CALLS)
-                    .output()
-                    .expect("run sqlite3 (apt-get install -y sqlite3)");
-                assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            }
-            Database::Postgres { name } => psql(name, SELECT_CALLS).unwrap_or_else(|e| panic!("psql: {e}")),
+            Database::Sqlite => databases::sqlite3(&server.dir.join("ivr.db"), SELECT_CALLS),
+            Database::Postgres(pg) => pg.query(SELECT_CALLS),
         };
         text.lines()
             .map(|line| {
@@ -115,28 +89,6 @@ impl Database {
             assert!(calls.len() <= count, "more records than calls: {calls:#?}\n{}", server.log_tail());
             (calls.len() == count).then_some(calls)
         })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Database::Postgres { name } = self
-            && let Err(error) = psql("postgres", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        {
-            eprintln!("could not drop the test database {name}: {error}");
-        }
-    }
-}
-
-fn psql(database: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-h", PG_HOST, "-U", "postgres", "-d", database, "-c", sql])
-        .output()
-        .map_err(|e| format!("cannot run psql: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 

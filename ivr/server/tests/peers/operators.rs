@@ -38,16 +38,6 @@ fn peers() -> bool {
         && support::peer_available("sox", "sox")
 }
 
-/// One operator test at a time: each runs the full 012 dialplan (709
-/// prompts to load at start-up) and two or three peers, in real time; in
-/// parallel, on a busy two-core machine, servers miss the harness's 20 s
-/// start-up bound. The guard is held for the whole test.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    // A failed test poisons the lock; the next one runs all the same.
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// What every test here starts with: its turn, a server running the 012
 /// dialplan with the calendar forced open, and a folder for references and
 /// microphones. `None` (the test is skipped) when a peer is missing.
@@ -62,7 +52,7 @@ impl Line {
         if !peers() {
             return None;
         }
-        let turn = one_at_a_time();
+        let turn = support::one_at_a_time();
         let server = Server::start(&ServerConfig { dialplan: TestDialplan::Line012 { staffed: true }, ..ServerConfig::default() });
         Some(Line { turn, server, refs: TempDir::new("refs") })
     }
@@ -76,15 +66,8 @@ fn hang_up(caller: &mut Baresip) {
 
 /// How long the phone may take to ring after the caller's last key: the
 /// `to-operator` prompt (no barge-in), then the offer.
-fn ring_within() -> Duration {
-    Duration::from_secs_f64(prompt_secs("to-operator") + 10.0)
-}
-
-/// Length of a repository prompt, in seconds.
-fn prompt_secs(name: &str) -> f64 {
-    let (samples, rate) = loadtest::audio::read_wav(&support::repo_root().join(format!("prompts/ca/{name}.wav")))
-        .unwrap_or_else(|e| panic!("read prompts/ca/{name}.wav: {e}"));
-    samples.len() as f64 / f64::from(rate)
+pub(crate) fn ring_within() -> Duration {
+    Duration::from_secs_f64(support::prompt_secs("to-operator") + 10.0)
 }
 
 fn sleep_secs(secs: f64) {
@@ -92,7 +75,7 @@ fn sleep_secs(secs: f64) {
 }
 
 /// Presses `key` (RFC 4733) and waits until the server has counted it.
-fn press(caller: &mut Baresip, server: &Server, key: &str) {
+pub(crate) fn press(caller: &mut Baresip, server: &Server, key: &str) {
     let before = server.metric(DIGITS, &[("method", "rfc4733")]);
     caller.command("sndcode", key);
     server.wait_metric(DIGITS, &[("method", "rfc4733")], before + 1.0, Duration::from_secs(5));
@@ -102,12 +85,12 @@ fn press(caller: &mut Baresip, server: &Server, key: &str) {
 /// barge-in), chooses Catalan (1) and the operator (6). Returns the id of
 /// the call's record. The caller then hears `to-operator` and waits in the
 /// queue.
-fn call_the_operator(server: &Server, microphone: &Path) -> (Baresip, String) {
+pub(crate) fn call_the_operator(server: &Server, microphone: &Path) -> (Baresip, String) {
     let mut caller = Baresip::start(microphone, "pcmu,pcma");
     caller.dial(server.sip);
     caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let call_id = record_id(server);
-    sleep_secs(prompt_secs("welcome") + 0.7);
+    sleep_secs(support::prompt_secs("welcome") + 0.7);
     press(&mut caller, server, "1");
     sleep_secs(0.7);
     press(&mut caller, server, "6");
@@ -116,7 +99,7 @@ fn call_the_operator(server: &Server, microphone: &Path) -> (Baresip, String) {
 
 /// The record id of the one call the server has taken, from its log (the
 /// `call{id=..}` span): the server names records itself, not by Call-ID.
-fn record_id(server: &Server) -> String {
+pub(crate) fn record_id(server: &Server) -> String {
     let log = server.dir.join("server.log");
     support::wait_for("the server to log the call", Duration::from_secs(5), || {
         let text = std::fs::read_to_string(&log).ok()?;
@@ -129,7 +112,7 @@ fn record_id(server: &Server) -> String {
 }
 
 /// The call's stored record, once the writer has committed it.
-fn stored_call(server: &Server, call_id: &str) -> FinishedCall {
+pub(crate) fn stored_call(server: &Server, call_id: &str) -> FinishedCall {
     let url = format!("sqlite://{}", server.dir.join("ivr.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     runtime.block_on(async {
@@ -177,20 +160,20 @@ fn tone_secs(samples: &[i16], hz: f64) -> f64 {
 /// An operator's phone played by SIPp: registers `jordi` from a port of its
 /// own (SIPp's `operators_register.xml`), then runs a UAS `scenario` on that
 /// same port, where the server's INVITEs arrive.
-struct SippPhone {
+pub(crate) struct SippPhone {
     sipp: Sipp,
     running: crate::sipp::RunningSipp,
 }
 
 impl SippPhone {
-    fn register_and_run(server: &Server, scenario: &str, configure: impl FnOnce(&mut Sipp)) -> Self {
+    pub(crate) fn register_and_run(server: &Server, scenario: &str, configure: impl FnOnce(&mut Sipp)) -> Self {
         let register = Sipp::new(server.sip, "operators_register.xml");
         register.run_ok(Duration::from_secs(15));
         Self::run_on(server, register.port, scenario, configure)
     }
 
     /// The same phone, registered earlier from `port`, runs another scenario.
-    fn run_on(server: &Server, port: u16, scenario: &str, configure: impl FnOnce(&mut Sipp)) -> Self {
+    pub(crate) fn run_on(server: &Server, port: u16, scenario: &str, configure: impl FnOnce(&mut Sipp)) -> Self {
         let mut sipp = Sipp::new(server.sip, scenario);
         sipp.port = port;
         configure(&mut sipp);
@@ -199,12 +182,12 @@ impl SippPhone {
     }
 
     /// Waits until the scenario has left the file `step` (an exec touch).
-    fn wait_step(&self, step: &str, timeout: Duration) {
+    pub(crate) fn wait_step(&self, step: &str, timeout: Duration) {
         let path = self.sipp.dir.join(step);
         support::wait_for(&format!("the SIPp phone to reach `{step}`"), timeout, || path.exists().then_some(()));
     }
 
-    fn finish(mut self, timeout: Duration) {
+    pub(crate) fn finish(mut self, timeout: Duration) {
         self.running.wait_ok(timeout);
     }
 }
@@ -246,7 +229,7 @@ fn a_caller_reaches_a_registered_operator_talks_both_ways_then_answers_the_surve
     phone.wait_event("CALL_CLOSED", Duration::from_secs(5));
 
     // The survey intro has no barge-in; then each question takes a score and '#'.
-    sleep_secs(prompt_secs("survey-intro") + 1.0);
+    sleep_secs(support::prompt_secs("survey-intro") + 1.0);
     for keys in [["9", "#"].as_slice(), &["7", "#"], &["1", "0", "#"]] {
         for key in keys {
             press(&mut caller, &server, key);
@@ -338,7 +321,7 @@ fn a_wrong_password_is_refused_and_callers_then_hear_that_no_operator_is_availab
     Sipp::new(server.sip, "operators_register_wrong_password.xml").run_ok(Duration::from_secs(15));
 
     let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 60_000));
-    sleep_secs(prompt_secs("to-operator") + prompt_secs("operators-unavailable") + 1.0);
+    sleep_secs(support::prompt_secs("to-operator") + support::prompt_secs("operators-unavailable") + 1.0);
     hang_up(&mut caller);
     caller.quit();
     support::assert_contains(&caller.heard(), &unavailable, "operators-unavailable", 0.8);
@@ -368,7 +351,7 @@ fn an_operator_puts_a_pcmu_caller_on_hold_with_music_and_resumes_from_a_pcma_pho
     let heard = caller.heard();
     // Held for 4 s: the music from its start, after the IVR's prompts.
     let held = support::assert_contains(&heard, &music[..24_000], "hold-music", 0.7);
-    let ivr_secs = prompt_secs("welcome") + prompt_secs("to-operator");
+    let ivr_secs = support::prompt_secs("welcome") + support::prompt_secs("to-operator");
     assert!(held.offset as f64 / 8000.0 > ivr_secs, "hold music at {:.2} s, before the operator answered", held.offset as f64 / 8000.0);
     // The phone plays its tone after resuming, for the 1.5 s before its BYE.
     let tone = tone_secs(&heard, AGENT_HZ);

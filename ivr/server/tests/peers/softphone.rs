@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::baresip::{self, Baresip};
+use crate::operators::press;
 use crate::server::{Server, ServerConfig, TestDialplan};
 use crate::support::{self, TempDir};
 use crate::webdriver::{self, Browser, Microphone};
@@ -29,7 +30,6 @@ const AGENT: &str = "jordi";
 const CONSOLE_PASSWORD: &str = "softphone-e2e-password";
 const CALLER_HZ: f64 = 440.0;
 const BROWSER_HZ: f64 = 1000.0;
-const DIGITS: &str = "ivr_dtmf_digits_total";
 /// Page loads, sign-in, ICE and DTLS on loopback.
 const PAGE_WITHIN: Duration = Duration::from_secs(20);
 
@@ -59,9 +59,7 @@ fn answered_in_the_browser() -> Option<Scene> {
     if !peers() {
         return None;
     }
-    // One at a time: each runs the whole 012 dialplan, Chromium and baresip in real time.
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let turn = support::one_at_a_time();
     let server = Server::start(&ServerConfig { dialplan: TestDialplan::Line012 { staffed: true }, ..ServerConfig::default() });
     let work = TempDir::new("softphone-e2e");
     add_agent_user(&server, &work);
@@ -207,19 +205,10 @@ fn wait_log(server: &Server, line: &str, timeout: Duration) {
     });
 }
 
-/// Presses `key` (RFC 4733) and waits until the server has counted it.
-fn press(caller: &mut Baresip, server: &Server, key: &str) {
-    let before = server.metric(DIGITS, &[("method", "rfc4733")]);
-    caller.command("sndcode", key);
-    server.wait_metric(DIGITS, &[("method", "rfc4733")], before + 1.0, Duration::from_secs(5));
-}
-
 /// How long the server plays a Catalan prompt of the repository, then half
 /// a second more (the next prompt's start, the network).
 fn after_prompt(name: &str) {
-    let path = support::repo_root().join(format!("prompts/ca/{name}.wav"));
-    let wav = hound::WavReader::open(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    sleep_secs(f64::from(wav.duration()) / f64::from(wav.spec().sample_rate) + 0.5);
+    sleep_secs(support::prompt_secs(name) + 0.5);
 }
 
 fn sleep_secs(secs: f64) {

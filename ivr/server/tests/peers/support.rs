@@ -1,5 +1,6 @@
 //! Plumbing shared by the peer tests: temp folders, free ports, bounded
-//! waits, signals, peer discovery and reference prompts.
+//! waits, signals, peer discovery, reference prompts and the turn of the
+//! heavy tests.
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -203,6 +204,24 @@ pub fn short_prompts(dir: &TempDir) -> PathBuf {
     let pause = ca.join("pause.wav");
     run_sox(&["-n", "-r", "8000", "-b", "16", "-c", "1", pause.to_str().expect("utf-8 path"), "trim", "0", "0.1"]);
     prompts
+}
+
+/// Length of a repository prompt (`prompts/ca/<name>.wav`), in seconds:
+/// how long the full 012 line plays it.
+pub fn prompt_secs(name: &str) -> f64 {
+    let (samples, rate) = loadtest::audio::read_wav(&repo_root().join(format!("prompts/ca/{name}.wav")))
+        .unwrap_or_else(|e| panic!("read prompts/ca/{name}.wav: {e}"));
+    samples.len() as f64 / f64::from(rate)
+}
+
+/// One heavy test at a time: the tests that run the full 012 dialplan (709
+/// prompts to load at start-up) with browsers or several peers, in real
+/// time. In parallel, on a busy two-core machine, servers miss the
+/// harness's 20 s start-up bound. Hold the guard for the whole test.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one runs all the same.
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A prompt as a caller should hear it: the repository's WAV resampled to
