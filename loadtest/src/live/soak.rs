@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn the_slope_of_a_line_is_its_rise_per_unit_and_needs_two_distinct_points() {
         let line: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 3.0 + 0.5 * x as f64)).collect();
-        assert!((slope(&line).unwrap() - 0.5).abs() < 1e-12);
+        assert!((slope(&line).expect("a line has a slope") - 0.5).abs() < 1e-12);
         assert_eq!(slope(&[(1.0, 2.0)]), None);
         assert_eq!(slope(&[(1.0, 2.0), (1.0, 5.0)]), None);
         assert_eq!(slope(&[]), None);
@@ -425,7 +425,7 @@ mod tests {
         let leaking = minutes(120, |t| if t < 600.0 { 50.0 } else { 80.0 + t / 120.0 }, |_| 40, |_| 5.0);
         let d = drift(&leaking, 600.0);
         assert_eq!(d.intervals_used, 110);
-        assert!((d.rss_growth_mb_per_hour.unwrap() - 30.0).abs() < 1e-6, "{d:?}");
+        assert!((d.rss_growth_mb_per_hour.expect("RSS sampled") - 30.0).abs() < 1e-6, "{d:?}");
         let found = leaks(&d, &limits);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("RSS grows 30.00 MiB/h"), "{found:?}");
@@ -433,10 +433,10 @@ mod tests {
         // The same warm-up jump, then flat with noise: the jump is excluded.
         let flat = minutes(120, |t| if t < 600.0 { 50.0 } else { 80.0 + ((t / 60.0) as i64 % 3) as f64 * 0.3 }, |_| 40, |_| 5.0);
         let d = drift(&flat, 600.0);
-        assert!(d.rss_growth_mb_per_hour.unwrap().abs() < 0.1, "{d:?}");
+        assert!(d.rss_growth_mb_per_hour.expect("RSS sampled").abs() < 0.1, "{d:?}");
         assert_eq!(leaks(&d, &limits), Vec::<String>::new());
         // Without the warm-up excluded the jump reads as growth.
-        assert!(drift(&flat, 0.0).rss_growth_mb_per_hour.unwrap() > 5.0);
+        assert!(drift(&flat, 0.0).rss_growth_mb_per_hour.expect("RSS sampled") > 5.0);
     }
 
     #[test]
@@ -446,13 +446,13 @@ mod tests {
         let leaking = minutes(100, |_| 60.0, |t| 500 + (t / 60.0) as usize, |_| 5.0);
         let d = drift(&leaking, 0.0);
         assert_eq!((d.fds_first, d.fds_last), (Some(501), Some(600)));
-        assert!((d.fd_growth.unwrap() - 99.0).abs() < 1e-6, "{d:?}");
+        assert!((d.fd_growth.expect("descriptors sampled") - 99.0).abs() < 1e-6, "{d:?}");
         assert!(leaks(&d, &limits).iter().any(|l| l.contains("descriptors grew by 99")));
 
         // Calls coming and going move the count by up to 120 either way.
-        let wobbling = minutes(100, |_| 60.0, |t| if (t / 60.0) as usize % 2 == 0 { 440 } else { 560 }, |_| 5.0);
+        let wobbling = minutes(100, |_| 60.0, |t| if ((t / 60.0) as usize).is_multiple_of(2) { 440 } else { 560 }, |_| 5.0);
         let d = drift(&wobbling, 0.0);
-        assert!(d.fd_growth.unwrap().abs() < 10.0, "{d:?}");
+        assert!(d.fd_growth.expect("descriptors sampled").abs() < 10.0, "{d:?}");
         assert!(leaks(&d, &limits).is_empty());
     }
 
@@ -504,7 +504,7 @@ mod tests {
 
     #[test]
     fn the_socket_of_an_address_is_found_exactly_or_on_the_wildcard() {
-        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let at = |s: &str| s.parse::<SocketAddr>().expect("an address");
         assert_eq!(udp_inode(UDP_TABLE, at("127.0.0.1:5060")), Some(4242));
         assert_eq!(udp_inode(UDP_TABLE, at("127.0.0.2:5060")), Some(99));
         assert_eq!(udp_inode(UDP_TABLE, at("127.0.0.1:8080")), Some(777));
@@ -514,8 +514,8 @@ mod tests {
 
     #[test]
     fn this_process_is_found_from_its_own_socket() {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = socket.local_addr().unwrap();
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let addr = socket.local_addr().expect("a bound socket");
         assert_eq!(pid_of_udp_socket(addr), Some(std::process::id()));
     }
 }
