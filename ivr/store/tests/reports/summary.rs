@@ -154,7 +154,7 @@ pub async fn replays_provisional_records_and_late_answers_keep_the_summary_equal
     replay.extend(batch[250..300].iter().cloned());
     replay.push(provisional(&batch[150]));
     store.insert_finished(&replay).await.expect("first replay inserts");
-    store.insert_finished(&batch[200..].to_vec()).await.expect("second replay inserts");
+    store.insert_finished(&batch[200..]).await.expect("second replay inserts");
     store.insert_finished(&batch).await.expect("the whole batch again");
     // Answers given after the call, one of them repeated.
     let late = SurveyAnswer {
