@@ -14,7 +14,7 @@ use ivr_store::users::Role;
 use serde::Deserialize;
 
 use crate::auth::Viewer;
-use crate::control::{AgentCommand, LiveState, TransferTarget};
+use crate::control::{AgentCommand, ControlError, LiveState, TransferTarget};
 use crate::error::{ApiError, Body};
 use crate::views::{self, AgentSelf, Figures, QueueView};
 use crate::Console;
@@ -30,9 +30,13 @@ pub fn routes() -> Router<Console> {
         .route("/api/queue", get(queue))
 }
 
-/// The most characters of a break reason, a disposition code, notes.
+/// The codes of the agent page's wrap-up form (`assets/agent.html`), the
+/// default of `ConsoleConfig::disposition_codes`.
+pub const DEFAULT_DISPOSITION_CODES: [&str; 7] =
+    ["resolved", "information", "referred", "callback_needed", "complaint", "wrong_number", "other"];
+
+/// The most characters of a break reason.
 pub const MAX_REASON_CHARS: usize = 64;
-pub const MAX_NOTES_CHARS: usize = 2_000;
 
 /// The ACD agent `viewer` acts as, in `live`.
 pub fn my_agent<'a>(live: &'a LiveState, viewer: &Viewer) -> Result<&'a AgentSnapshot, ApiError> {
@@ -110,23 +114,48 @@ async fn set_status(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WrapUpRequest {
-    /// The call wrapped up (the page remembers it); optional.
+    /// The call wrapped up (the page remembers it); optional: the engine
+    /// knows the agent's last call.
     call: Option<u64>,
+    /// One of `ConsoleConfig::disposition_codes`; without it nothing is
+    /// stored (wrap-up just ends).
     disposition: Option<String>,
+    /// Free text, at most [`MAX_NOTES_CHARS`] characters; needs a code.
     notes: Option<String>,
 }
 
+impl WrapUpRequest {
+    /// The checks that need no engine state: a configured code, notes that
+    /// fit the store's limit and come with a code.
+    fn check(&self, codes: &[String]) -> Result<(), ApiError> {
+        if let Some(code) = &self.disposition
+            && !codes.contains(code)
+        {
+            return Err(ApiError::invalid(format!(
+                "disposition: unknown code {code:?} (one of {})",
+                codes.join(", ")
+            )));
+        }
+        if let Some(notes) = &self.notes {
+            ivr_store::wrapup::check_notes(notes).map_err(|e| ApiError::invalid(format!("notes: {e}")))?;
+            if self.disposition.is_none() {
+                return Err(ApiError::invalid("notes: a disposition code is needed to keep notes"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/agent/wrap-up`: the agent ends wrap-up; with a disposition
+/// code (and notes) the engine stores them with the call (`call_wrapups`).
+/// Another agent's call is 403: the engine refuses a call that is not the
+/// one this agent wraps up.
 async fn wrap_up(
     State(console): State<Console>,
     viewer: Viewer,
     Body(request): Body<WrapUpRequest>,
 ) -> Result<Json<AgentSelf>, ApiError> {
-    if let Some(code) = &request.disposition {
-        check_text("disposition", code, MAX_REASON_CHARS)?;
-    }
-    if let Some(notes) = &request.notes {
-        check_text("notes", notes, MAX_NOTES_CHARS)?;
-    }
+    request.check(&console.config.disposition_codes)?;
     let (id, state) = {
         let live = console.control.live().borrow().clone();
         let agent = my_agent(&live, &viewer)?;
@@ -137,7 +166,10 @@ async fn wrap_up(
     }
     let command =
         AgentCommand::WrapUpDone { call: request.call.map(CallId), disposition: request.disposition, notes: request.notes };
-    console.control.agent_command(id, command).await?;
+    match console.control.agent_command(id, command).await {
+        Err(ControlError::NotYourCall(call)) => Err(ApiError::forbidden(format!("call {} is not yours", call.0))),
+        other => other.map_err(ApiError::from),
+    }?;
     me_now(&console, &viewer).map(Json)
 }
 

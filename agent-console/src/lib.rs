@@ -72,6 +72,11 @@ pub struct ConsoleConfig {
     pub body_limit: usize,
     /// The lowest role that sees callers' numbers in clear.
     pub clear_numbers_from: Role,
+    /// The disposition codes an agent may give at wrap-up (the agent page
+    /// offers these; any other is refused with 422). Default: the page's
+    /// `resolved`, `information`, `referred`, `callback_needed`,
+    /// `complaint`, `wrong_number`, `other`.
+    pub disposition_codes: Vec<String>,
     pub login_per_client: RateLimit,
     pub login_per_user: RateLimit,
     /// How long today's figures from the store are reused.
@@ -91,6 +96,7 @@ impl Default for ConsoleConfig {
             allowed_origins: Vec::new(),
             body_limit: 64 * 1024,
             clear_numbers_from: Role::Supervisor,
+            disposition_codes: agent::DEFAULT_DISPOSITION_CODES.map(String::from).to_vec(),
             login_per_client: RateLimit { burst: 20, refill_every: Duration::from_secs(6) },
             login_per_user: RateLimit { burst: 5, refill_every: Duration::from_secs(60) },
             figures_ttl: Duration::from_secs(15),

@@ -73,11 +73,11 @@ async fn answer_hold_mute_hang_up_and_wrap_up_with_a_disposition() {
     // A second hang-up: the call is gone (not hers any more).
     h.post(Some(&marta), "/api/agent/call", &act("hangup")).await.refused(StatusCode::FORBIDDEN);
 
-    let done = json!({ "call": 1, "disposition": "informed", "notes": "Cita CAP demanada" });
+    let done = json!({ "call": 1, "disposition": "information", "notes": "Cita CAP demanada" });
     let state = h.post(Some(&marta), "/api/agent/wrap-up", &done).await;
     assert_eq!(state.ok()["agent"]["state"], "idle");
     let recorded = h.plane.recorded(|r| r.wrap_ups.clone());
-    assert!(matches!(&recorded[..], [AgentCommand::WrapUpDone { disposition: Some(d), .. }] if d == "informed"));
+    assert!(matches!(&recorded[..], [AgentCommand::WrapUpDone { disposition: Some(d), .. }] if d == "information"));
     h.post(Some(&marta), "/api/agent/wrap-up", &json!({})).await.refused(StatusCode::CONFLICT);
 }
 

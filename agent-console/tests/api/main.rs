@@ -14,6 +14,7 @@ mod live;
 mod plane;
 mod softphone_config;
 mod supervisor;
+mod wrap_up;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -60,6 +60,9 @@ struct World {
     in_ivr: u32,
     dialplan: DialplanInfo,
     recorded: Recorded,
+    /// The call each agent last answered: the one their wrap-up is for (the
+    /// engine keeps the same).
+    last_calls: BTreeMap<AgentId, CallId>,
 }
 
 pub struct AcdPlane {
@@ -105,6 +108,7 @@ impl AcdPlane {
             in_ivr: 0,
             dialplan: DialplanInfo { path: "dialplans/012.toml".into(), version: "boot".into(), ..DialplanInfo::default() },
             recorded: Recorded::default(),
+            last_calls: BTreeMap::new(),
         };
         let (live, _) = watch::channel(Arc::new(LiveState::new(now)));
         let plane = AcdPlane { world: Mutex::new(world), live, clock, dir, prompts: repo().join("prompts") };
@@ -188,11 +192,19 @@ impl AcdPlane {
             AgentCommand::Available => w.acd.set_available(now, agent)?,
             AgentCommand::Break { reason } => w.acd.set_break(now, agent, reason)?,
             AgentCommand::Logout => w.acd.agent_logout(now, agent)?,
-            done @ AgentCommand::WrapUpDone { .. } => {
+            done @ AgentCommand::WrapUpDone { call, .. } => {
+                if let Some(call) = call
+                    && w.last_calls.get(&agent) != Some(&call)
+                {
+                    return Err(ControlError::NotYourCall(call));
+                }
                 w.acd.wrap_up_done(now, agent)?;
                 w.recorded.wrap_ups.push(done);
             }
-            AgentCommand::Answer { call } => w.acd.offer_accepted(now, call, agent)?,
+            AgentCommand::Answer { call } => {
+                w.acd.offer_accepted(now, call, agent)?;
+                w.last_calls.insert(agent, call);
+            }
             AgentCommand::Reject { call } => w.acd.offer_failed(now, call, agent, OfferFailure::Declined)?,
             AgentCommand::Hangup { call } | AgentCommand::SendToSurvey { call } => {
                 Self::connected(w, agent, call)?;

@@ -30,3 +30,4 @@ pub mod server;
 pub mod sip_tcp;
 pub mod telemetry;
 pub mod wiring;
+pub mod wrap_up_writer;

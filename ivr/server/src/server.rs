@@ -106,6 +106,9 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         Some(pseudonymizer),
         fastrand::u64(..),
     );
+    // Operators' wrap-ups (disposition code, notes): stored off the engine's task.
+    let (wrap_ups, wrap_up_writer) = crate::wrap_up_writer::spawn(store.clone());
+    engine.set_wrap_up_writer(wrap_ups);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -260,6 +263,10 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     match record_writer.await {
         Ok(report) => info!(written = report.written, failed_batches = report.failed_batches, "call records flushed"),
         Err(e) => error!(error = %e, "the call-record writer failed"),
+    }
+    match wrap_up_writer.await {
+        Ok(report) => info!(written = report.written, lost = report.lost, "wrap-ups flushed"),
+        Err(e) => error!(error = %e, "the wrap-up writer failed"),
     }
     store.close().await;
     let _ = stop_tx.send(true);

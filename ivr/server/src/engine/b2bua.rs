@@ -196,6 +196,7 @@ impl Engine {
     /// the console) and the media bridge is on its way: the ACD, the
     /// dialplan and the record learn it.
     pub(super) fn operator_connected(&mut self, now: Instant, caller: LegId, acd_call: AcdCallId, agent: AgentId) {
+        self.remember_agent_call(agent, acd_call, caller);
         let Some(call) = self.calls.get_mut(&caller) else { return };
         info!(parent: &call.span, agent = self.acd.agent_login_name(agent).unwrap_or("?"), "operator answered: bridged");
         call.dialogue_play = None;

@@ -2,16 +2,20 @@
 //! with what the caller told the IVR) and the commands agents and
 //! supervisors send (status, wrap-up, hang-up, hold, transfer, survey).
 //!
-//! Owns translating console commands into ACD commands and call actions.
+//! Owns translating console commands into ACD commands and call actions,
+//! and which call each agent wraps up (the one they last answered): a
+//! finished wrap-up with a disposition code goes to the wrap-up writer
+//! without waiting.
 //! It must never trust the console to have checked the state: every
 //! command is checked again here and refused with a `ControlError`, with
 //! nothing changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use agent_console::{AgentCommand, CallContext, ControlError, LiveState, TransferTarget};
-use ivr_acd::{AcdConfig, AgentId, CallId as AcdCallId, OfferFailure};
+use ivr_acd::{AcdConfig, AgentId, AgentState, CallId as AcdCallId, OfferFailure};
+use ivr_store::CallWrapUp;
 use ivr_dialplan::interpreter::{Input, QueueOutcome};
 use tracing::info;
 
@@ -21,6 +25,7 @@ use super::b2bua::{OutState, Purpose};
 use super::queueing::{QueueState, QueuedCall};
 use super::Engine;
 use crate::media_loop::MediaCommand;
+use crate::wrap_up_writer::WrapUpSender;
 
 /// Priority of a caller an operator transferred to another queue (or whose
 /// operator's browser dropped): served before new callers.
@@ -35,7 +40,77 @@ enum Operator {
     Softphone,
 }
 
+/// The call an agent last answered: their wrap-up is for it.
+#[derive(Debug, Clone)]
+struct AgentCall {
+    acd_call: AcdCallId,
+    /// The call's record id (`calls.call_id`).
+    call_id: String,
+}
+
+/// Each agent's last call, and where finished wrap-ups go.
+#[derive(Debug, Default)]
+pub(super) struct WrapUps {
+    last_calls: HashMap<AgentId, AgentCall>,
+    writer: Option<WrapUpSender>,
+}
+
 impl Engine {
+    /// Where wrap-ups with a disposition code go (without it they are only
+    /// logged).
+    pub fn set_wrap_up_writer(&mut self, writer: WrapUpSender) {
+        self.wrap_ups.writer = Some(writer);
+    }
+
+    /// An operator answered `caller`'s call `acd_call`: their next wrap-up
+    /// is for it.
+    pub(super) fn remember_agent_call(&mut self, agent: AgentId, acd_call: AcdCallId, caller: LegId) {
+        let Some(call) = self.calls.get(&caller) else { return };
+        self.wrap_ups.last_calls.insert(agent, AgentCall { acd_call, call_id: call.record.call_id.clone() });
+    }
+
+    /// The agent ends wrap-up. `call`, when the console names one, must be
+    /// the call the agent last answered (another is not theirs). With a
+    /// disposition code the wrap-up is queued for the store.
+    fn wrap_up_done(
+        &mut self,
+        now: Instant,
+        agent: AgentId,
+        call: Option<AcdCallId>,
+        disposition: Option<String>,
+        notes: Option<String>,
+    ) -> Result<(), ControlError> {
+        let last = self.wrap_ups.last_calls.get(&agent).cloned();
+        if let Some(call) = call
+            && last.as_ref().is_none_or(|l| l.acd_call != call)
+        {
+            return Err(ControlError::NotYourCall(call));
+        }
+        // The ACD's time in state is the time in wrap-up, while it lasts.
+        let wrap_up_ms = match self.acd.agent_state(agent) {
+            Some(AgentState::WrapUp { .. }) => {
+                self.acd.snapshot(now).agents.iter().find(|a| a.id == agent).map(|a| a.time_in_state.as_millis() as i64)
+            }
+            _ => None,
+        };
+        self.acd.wrap_up_done(now, agent)?;
+        info!(?call, disposition = disposition.as_deref().unwrap_or("-"), notes = notes.is_some(), "wrap-up done");
+        let (Some(code), Some(last)) = (disposition, last) else { return Ok(()) };
+        let wrap_up = CallWrapUp {
+            call_id: last.call_id,
+            agent: self.acd.agent_login_name(agent).unwrap_or("?").to_owned(),
+            disposition_code: code,
+            notes,
+            finished_at_ms: self.clock.epoch_ms(now),
+            wrap_up_ms,
+        };
+        let Some(writer) = &self.wrap_ups.writer else { return Ok(()) };
+        if let Err(lost) = writer.try_send(wrap_up) {
+            tracing::error!(call = %lost.call_id, agent = %lost.agent, code = %lost.disposition_code, "wrap-up queue full: not stored");
+        }
+        Ok(())
+    }
+
     /// Whether anything the console shows changed since the last call.
     pub fn take_live_dirty(&mut self) -> bool {
         std::mem::take(&mut self.live_dirty)
@@ -77,10 +152,7 @@ impl Engine {
             AgentCommand::Available => self.acd.set_available(now, agent).map_err(Into::into),
             AgentCommand::Break { reason } => self.acd.set_break(now, agent, reason).map_err(Into::into),
             AgentCommand::Logout => self.acd.agent_logout(now, agent).map_err(Into::into),
-            AgentCommand::WrapUpDone { call, disposition, notes } => {
-                info!(?call, disposition = disposition.as_deref().unwrap_or("-"), notes = notes.is_some(), "wrap-up done");
-                self.acd.wrap_up_done(now, agent).map_err(Into::into)
-            }
+            AgentCommand::WrapUpDone { call, disposition, notes } => self.wrap_up_done(now, agent, call, disposition, notes),
             AgentCommand::Reject { call } => self.reject_offer(now, agent, call),
             // The browser softphone's answer bridges the caller to the
             // agent's session; a SIP phone answers by itself.

@@ -182,6 +182,8 @@ pub struct Engine {
     offers: HashMap<(AcdCallId, AgentId), LegId>,
     /// Where each agent's phone is registered.
     agent_phones: HashMap<AgentId, Binding>,
+    /// The call each agent wraps up, and the wrap-up writer (console.rs).
+    wrap_ups: console::WrapUps,
     /// Something the console shows changed (queues, agents, calls).
     live_dirty: bool,
     /// Agents' browser softphones (links, media sessions, their calls).
@@ -223,6 +225,7 @@ impl Engine {
             out_legs: HashMap::new(),
             offers: HashMap::new(),
             agent_phones: HashMap::new(),
+            wrap_ups: console::WrapUps::default(),
             live_dirty: true,
             softphones: softphone::Softphones::default(),
             monitors: monitor::Monitors::default(),
