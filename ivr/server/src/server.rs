@@ -64,6 +64,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot bind SIP UDP {}", config.sip.listen))?,
     );
+    widen_receive_buffer(&udp);
     let tcp = TcpListener::bind(config.sip.listen)
         .await
         .with_context(|| format!("cannot bind SIP TCP {}", config.sip.listen))?;
@@ -289,6 +290,30 @@ fn begin_shutdown(engine: &mut Engine, config: &ServerConfig) -> Instant {
 }
 
 /// Resolves once the shutdown flag is set (or its sender is gone).
+/// The SIP socket's receive buffer is asked for this much: a burst of new
+/// calls (hundreds of INVITEs in a few milliseconds) must wait in the
+/// kernel while the engine works, not be dropped there and cost each
+/// caller a 500 ms retransmission. The kernel caps it at
+/// `net.core.rmem_max` (docs/capacity.md).
+const SIP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
+fn widen_receive_buffer(udp: &UdpSocket) {
+    let socket = socket2::SockRef::from(udp);
+    if let Err(e) = socket.set_recv_buffer_size(SIP_RECEIVE_BUFFER) {
+        warn!(error = %e, "cannot widen the SIP socket's receive buffer");
+    }
+    match socket.recv_buffer_size() {
+        // Linux reports twice what it was given (the doubled bookkeeping).
+        Ok(size) if size < SIP_RECEIVE_BUFFER => warn!(
+            bytes = size,
+            wanted = SIP_RECEIVE_BUFFER,
+            "the SIP socket's receive buffer is capped by net.core.rmem_max: bursts of calls may be dropped and retransmitted"
+        ),
+        Ok(size) => info!(bytes = size, "SIP socket receive buffer"),
+        Err(e) => warn!(error = %e, "cannot read the SIP socket's receive buffer size"),
+    }
+}
+
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     // Map the guard away at once: it must not live across an await.
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
