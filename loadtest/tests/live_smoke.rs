@@ -25,12 +25,11 @@ fn ivr_binary() -> Option<PathBuf> {
     candidate.exists().then_some(candidate)
 }
 
-// Not in the default run yet: in the CI rehearsal of 2026-11-28 one call of
-// 295 stored 2 survey answers where the generator expected 3 (a race between
-// the caller's last key and its hang-up, not yet understood). Run it with
-// `cargo test -p loadtest --test live_smoke -- --ignored`.
+// In the CI run (`./ivr/test.sh`). It once failed one call in 295 on its
+// survey: the drain deadline hung up a caller just after its last answer's
+// keys, and the server read the BYE before the '#'; a caller now vouches for
+// its survey only once the server has said goodbye (`Caller::survey_answers`).
 #[test]
-#[ignore = "one call in 295 ends with a survey answer short; see the comment above"]
 fn a_few_hundred_concurrent_callers_through_the_012_line_leave_one_right_record_each_and_hear_their_prompts() {
     let Some(ivr) = ivr_binary() else {
         assert!(std::env::var_os("CI").is_none(), "CI: the ivr binary is missing (cargo build -p ivr, or set IVR_BIN)");
@@ -40,12 +39,17 @@ fn a_few_hundred_concurrent_callers_through_the_012_line_leave_one_right_record_
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut config = SmokeConfig::ci(ivr, root);
     config.progress = std::env::var_os("LOADTEST_PROGRESS").is_some();
+    // The server's folder (its log and database) is kept for a look.
+    config.keep = std::env::var_os("LOADTEST_KEEP").is_some();
     let report = run(&config).expect("the smoke run completes");
     let summary = serde_json::to_string_pretty(&serde_json::json!({
         "calls": &report.calls, "records": &report.records, "audio": &report.audio,
         "rtp_lost": report.rtp.lost, "problems": &report.problems,
     }))
     .expect("the report serialises");
+    if !report.ok {
+        eprintln!("the smoke run failed:\n{summary}");
+    }
 
     assert!(report.calls.offered >= 200, "too few calls offered: {summary}");
     assert!(report.calls.peak_concurrent >= 150, "not a few hundred calls at once: {summary}");
