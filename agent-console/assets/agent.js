@@ -26,6 +26,7 @@ let queueKey = '';
 let queueTimer = null;
 let callers = [];
 let callersAt = 0;
+let dispositionCodes = []; // the configured codes, from the server
 
 function elapsed() { return performance.now() - frameAt; }
 
@@ -202,6 +203,25 @@ function tick() {
   }
 }
 
+/** The wrap-up form offers exactly the server's configured codes, in its
+ *  order, each in words where `i18n.json` has them (else the code). */
+function renderDispositions() {
+  const select = $('disposition');
+  const chosen = select.value;
+  const options = dispositionCodes.map((code) => el('option', { value: code }, word('disposition', code)));
+  select.replaceChildren(select.options[0], ...options);
+  select.value = dispositionCodes.includes(chosen) ? chosen : '';
+}
+
+async function loadDispositions() {
+  try {
+    dispositionCodes = (await api('GET', '/api/agent/disposition-codes')).codes;
+    renderDispositions();
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
 async function loadFigures() {
   try {
     const f = await api('GET', '/api/agent/today');
@@ -296,13 +316,14 @@ function wire() {
   shortcut('KeyM', () => $('mute').click());
   shortcut('KeyE', () => $('hold').click());
   shortcut('KeyD', () => { if (!$('wrapup-panel').hidden) $('wrapup-form').requestSubmit(); });
-  onLang(() => { lastStatusWords = ''; render(); renderCallers(); loadFigures(); });
+  onLang(() => { lastStatusWords = ''; render(); renderCallers(); renderDispositions(); loadFigures(); });
 }
 
 async function main() {
   me = await start('agent');
   if (!me) return;
   wire();
+  await loadDispositions();
   phone = softphone(me);
   try {
     apply(await api('GET', '/api/agent/state'));

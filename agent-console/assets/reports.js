@@ -1,13 +1,15 @@
 // The reports page: a period and a grouping, the report from
 // `/api/reports` drawn as inline SVG charts (calls, service level against
 // the 80/20 target, satisfaction trend and distribution) with the same
-// figures in a table, and the CSV download of `/api/reports/csv`.
+// figures in a table, and the CSV download of `/api/reports/csv`; below,
+// the wrap-ups of the same days by disposition code
+// (`/api/reports/wrap-ups`, JSON and CSV).
 //
 // Owns the charts. Must never be the only way to read a figure: every chart
 // has a text summary (aria-label) and the table holds every number.
 
 import {
-  start, api, t, word, el, setText, showError, percent, seconds, number, onLang, fieldError,
+  start, api, t, word, el, setText, showError, percent, seconds, number, onLang, fieldError, duration,
 } from '/static/console.js';
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +20,7 @@ const M = { top: 16, right: 16, bottom: 64, left: 56 };
 const COLOURS = ['#0b5cad', '#1c7a3a', '#b3261e', '#8a5a00'];
 
 let report = null;
+let wrapUps = null;
 
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(NS, tag);
@@ -166,12 +169,27 @@ function draw() {
     ['asa_s', 'tile.asa', seconds], ['aht_s', 'tile.aht', seconds], ['longest_wait_s', 'col.longest_wait', seconds],
     ['surveys', 'rep.surveys', number], ['satisfaction', 'rep.satisfaction', (v) => (v === null ? '—' : number(v, 2))],
   ];
-  const head = el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, word('by', report.by)),
+  fillTable($('rep-table'), t('rep.table'), word('by', report.by), columns, rows, labels, total);
+}
+
+/** A table of `rows` (headed `labels`) and their `total`; `columns`:
+ *  [field, i18n key, format]. */
+function fillTable(table, caption, firstHeader, columns, rows, labels, total) {
+  const head = el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, firstHeader),
     columns.map(([, key]) => el('th', { scope: 'col', class: 'num' }, t(key)))));
   const line = (label, r, isTotal) => el('tr', isTotal ? { class: 'total' } : {},
     el('th', { scope: 'row' }, label), columns.map(([name, , f]) => el('td', { class: 'num' }, f(r[name]))));
   const body = el('tbody', {}, rows.map((r, i) => line(labels[i], r, false)), line(t('rep.total'), total, true));
-  $('rep-table').replaceChildren(el('caption', { class: 'visually-hidden' }, t('rep.table')), head, body);
+  table.replaceChildren(el('caption', { class: 'visually-hidden' }, caption), head, body);
+}
+
+function drawWrapUps() {
+  if (!wrapUps) return;
+  const columns = [['wrap_ups', 'rep.wrapups_count', number], ['wrap_up_ms', 'rep.wrapup_time', duration]];
+  const labels = wrapUps.rows.map((r) => word('disposition', r.disposition_code));
+  fillTable($('rep-wrapups'), t('rep.wrapups'), t('agent.disposition'), columns, wrapUps.rows, labels, wrapUps.total);
+  $('rep-wrapups').hidden = wrapUps.rows.length === 0;
+  $('rep-wrapups-none').hidden = wrapUps.rows.length > 0;
 }
 
 function params() {
@@ -184,6 +202,8 @@ function params() {
 function updateCsv() {
   const p = params();
   $('rep-csv').href = `/api/reports/csv?${p}`;
+  const days = new URLSearchParams({ from: p.get('from'), to: p.get('to'), format: 'csv' });
+  $('rep-wrapups-csv').href = `/api/reports/wrap-ups?${days}`;
 }
 
 function validate() {
@@ -202,9 +222,12 @@ async function run(ev) {
   if (!validate()) return;
   setText($('rep-status'), t('rep.loading'));
   try {
-    report = await api('GET', `/api/reports?${params()}`);
+    const p = params();
+    const days = new URLSearchParams({ from: p.get('from'), to: p.get('to') });
+    [report, wrapUps] = await Promise.all([api('GET', `/api/reports?${p}`), api('GET', `/api/reports/wrap-ups?${days}`)]);
     $('rep-results').hidden = false;
     draw();
+    drawWrapUps();
     setText($('rep-status'), t('rep.loaded', { rows: number(report.rows.length) }));
   } catch (e) {
     const field = /^from\b/.test(e.message) ? $('rep-from') : /^to\b/.test(e.message) ? $('rep-to') : null;
@@ -227,7 +250,7 @@ async function main() {
   $('rep-to').value = isoDay(today);
   for (const id of ['rep-from', 'rep-to', 'rep-by', 'rep-question']) $(id).addEventListener('input', updateCsv);
   $('report-form').addEventListener('submit', run);
-  onLang(draw);
+  onLang(() => { draw(); drawWrapUps(); });
   updateCsv();
   run();
 }

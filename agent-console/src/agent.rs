@@ -24,14 +24,15 @@ pub fn routes() -> Router<Console> {
         .route("/api/agent/state", get(state))
         .route("/api/agent/status", post(set_status))
         .route("/api/agent/wrap-up", post(wrap_up))
+        .route("/api/agent/disposition-codes", get(disposition_codes))
         .route("/api/agent/call", post(call_action))
         .route("/api/agent/transfer", post(transfer))
         .route("/api/agent/today", get(today))
         .route("/api/queue", get(queue))
 }
 
-/// The codes of the agent page's wrap-up form (`assets/agent.html`), the
-/// default of `ConsoleConfig::disposition_codes`.
+/// The default of `ConsoleConfig::disposition_codes` (the server's
+/// `console.disposition_codes`); the page has words for each in `i18n.json`.
 pub const DEFAULT_DISPOSITION_CODES: [&str; 7] =
     ["resolved", "information", "referred", "callback_needed", "complaint", "wrong_number", "other"];
 
@@ -171,6 +172,13 @@ async fn wrap_up(
         other => other.map_err(ApiError::from),
     }?;
     me_now(&console, &viewer).map(Json)
+}
+
+/// `GET /api/agent/disposition-codes`: the codes the wrap-up form offers,
+/// in the configured order: `{"codes": ["resolved", ...]}`.
+async fn disposition_codes(State(console): State<Console>, viewer: Viewer) -> Result<Json<serde_json::Value>, ApiError> {
+    viewer.require(Role::Agent)?;
+    Ok(Json(serde_json::json!({ "codes": console.config.disposition_codes })))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

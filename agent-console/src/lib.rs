@@ -73,8 +73,8 @@ pub struct ConsoleConfig {
     /// The lowest role that sees callers' numbers in clear.
     pub clear_numbers_from: Role,
     /// The disposition codes an agent may give at wrap-up (the agent page
-    /// offers these; any other is refused with 422). Default: the page's
-    /// `resolved`, `information`, `referred`, `callback_needed`,
+    /// offers these, from `GET /api/agent/disposition-codes`; any other is
+    /// refused with 422). Default: `resolved`, `information`, `referred`, `callback_needed`,
     /// `complaint`, `wrong_number`, `other`.
     pub disposition_codes: Vec<String>,
     pub login_per_client: RateLimit,

@@ -24,6 +24,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ("get", "/api/agent/state", "agent", "The agent's status, state, offer and call with the caller's context, queue summary", None, "AgentSelf"),
     ("post", "/api/agent/status", "agent", "Log in, become available, take a break (with a reason), log out", Some("StatusRequest"), "AgentSelf"),
     ("post", "/api/agent/wrap-up", "agent", "End wrap-up now, with a disposition code and notes", Some("WrapUpRequest"), "AgentSelf"),
+    ("get", "/api/agent/disposition-codes", "agent", "The disposition codes the wrap-up form offers (console.disposition_codes), in order", None, "DispositionCodes"),
     ("post", "/api/agent/call", "agent", "Answer or reject the offer; hang up, hold/resume, mute/unmute, send to the survey", Some("CallRequest"), "AgentSelf"),
     ("post", "/api/agent/transfer", "agent", "Blind transfer of the agent's call to a queue or an agent", Some("TransferRequest"), "AgentSelf"),
     ("get", "/api/agent/today", "agent", "The agent's own figures since local midnight", None, "Figures"),
@@ -34,6 +35,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ("delete", "/api/supervisor/monitor", "supervisor", "Stop monitoring (409 when not monitoring); the call goes on", None, "Ok"),
     ("get", "/api/reports", "supervisor", "Report by hour/day/week/queue/topic/language/agent (query: from, to, by, question)", None, "Report"),
     ("get", "/api/reports/csv", "supervisor", "The same report as a CSV download", None, "Csv"),
+    ("get", "/api/reports/wrap-ups", "supervisor", "Wrap-ups by disposition code, with their total wrap-up time (query: from, to, format=json|csv)", None, "WrapUpReport"),
     ("get", "/api/dialplan", "supervisor", "The dialplan in force, its version and reload status", None, "DialplanInfo"),
     ("post", "/api/dialplan/reload", "supervisor", "Reload the dialplan now (a refused version keeps the old one: 422 with diagnostics)", None, "DialplanInfo"),
     ("get", "/api/admin/acd", "admin", "The queue and agent files, and what they define", None, "AcdView"),
@@ -86,6 +88,15 @@ fn schemas() -> Value {
             "additionalProperties": false
         },
         "WrapUpRequest": object(&[], json!({ "call": nullable("integer"), "disposition": nullable("string"), "notes": nullable("string") })),
+        "DispositionCodes": object(&["codes"], json!({ "codes": { "type": "array", "items": string() } })),
+        "DispositionCount": object(&["disposition_code", "wrap_ups", "wrap_up_ms"], json!({
+            "disposition_code": string(), "wrap_ups": { "type": "integer" }, "wrap_up_ms": { "type": "integer" }
+        })),
+        "WrapUpReport": object(&["from", "to", "rows", "total"], json!({
+            "from": { "type": "string", "format": "date" }, "to": { "type": "string", "format": "date" },
+            "rows": array_of("DispositionCount"),
+            "total": object(&["wrap_ups", "wrap_up_ms"], json!({ "wrap_ups": { "type": "integer" }, "wrap_up_ms": { "type": "integer" } }))
+        })),
         "CallRequest": object(&["call", "action"], json!({
             "call": { "type": "integer", "minimum": 0 },
             "action": { "enum": ["answer", "reject", "hangup", "hold", "resume", "mute", "unmute", "survey"] }

@@ -1,6 +1,6 @@
 //! The supervisor's endpoints: the wallboard, any agent's status,
-//! listen/whisper/barge (start, change mode, stop), reports (JSON and CSV)
-//! and the dialplan.
+//! listen/whisper/barge (start, change mode, stop), reports (JSON and CSV),
+//! wrap-ups by disposition code, and the dialplan.
 //!
 //! Owns the supervisor-only checks and today's figures cache. Must never
 //! let an agent read a report or change another agent.
@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ivr_store::report::{GroupBy, ReportQuery, ReportTable, report};
 use ivr_store::users::Role;
+use ivr_store::wrapup::disposition_csv;
 use serde::Deserialize;
 
 use crate::agent::{StatusRequest, today_query};
@@ -30,6 +31,7 @@ pub fn routes() -> Router<Console> {
         .route("/api/supervisor/monitor", post(monitor).delete(stop_monitor))
         .route("/api/reports", get(report_json))
         .route("/api/reports/csv", get(report_csv))
+        .route("/api/reports/wrap-ups", get(wrap_up_report))
         .route("/api/dialplan", get(dialplan))
         .route("/api/dialplan/reload", post(reload))
 }
@@ -147,16 +149,36 @@ fn default_by() -> String {
     "day".to_owned()
 }
 
-async fn run_report(console: &Console, viewer: &Viewer, params: ReportParams) -> Result<ReportTable, ApiError> {
-    viewer.require(Role::Supervisor)?;
-    let by: GroupBy = params.by.parse().map_err(|e: ivr_store::report::UnknownGroupBy| ApiError::invalid(e.to_string()))?;
+/// Whole local days `from` to `to` (`2026-11-28`), checked: 422 naming the
+/// field when one is not a date or `from` is after `to`.
+fn day_range(from: &str, to: &str) -> Result<(jiff::civil::Date, jiff::civil::Date), ApiError> {
     let date = |s: &str, field: &str| -> Result<jiff::civil::Date, ApiError> {
         s.parse().map_err(|_| ApiError::invalid(format!("{field} {s:?} is not a date like 2026-11-28")))
     };
-    let (from, to) = (date(&params.from, "from")?, date(&params.to, "to")?);
+    let (from, to) = (date(from, "from")?, date(to, "to")?);
     if from > to {
         return Err(ApiError::invalid("from is after to"));
     }
+    Ok((from, to))
+}
+
+/// A CSV download named `name` (reduced to letters, digits, `-`, `.`, `_`).
+fn csv_download(name: &str, csv: String) -> Response {
+    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).collect();
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        csv,
+    )
+        .into_response()
+}
+
+async fn run_report(console: &Console, viewer: &Viewer, params: ReportParams) -> Result<ReportTable, ApiError> {
+    viewer.require(Role::Supervisor)?;
+    let by: GroupBy = params.by.parse().map_err(|e: ivr_store::report::UnknownGroupBy| ApiError::invalid(e.to_string()))?;
+    let (from, to) = day_range(&params.from, &params.to)?;
     let mut query = ReportQuery::days(from, to, by).map_err(|e| ApiError::invalid(e.to_string()))?;
     query.question = params.question;
     report(&console.store, &query).await.map_err(|e| match e {
@@ -182,16 +204,60 @@ async fn report_csv(
     Query(params): Query<ReportParams>,
 ) -> Result<Response, ApiError> {
     let name = format!("012-report-{}-{}-by-{}.csv", params.from, params.to, params.by);
-    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).collect();
     let table = run_report(&console, &viewer, params).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-        ],
-        table.to_csv(),
-    )
-        .into_response())
+    Ok(csv_download(&name, table.to_csv()))
+}
+
+/// `?from=2026-11-01&to=2026-11-28&format=csv`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrapUpReportParams {
+    from: String,
+    to: String,
+    #[serde(default)]
+    format: ReportFormat,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ReportFormat {
+    #[default]
+    Json,
+    Csv,
+}
+
+/// `GET /api/reports/wrap-ups`: wrap-ups finished in whole local days
+/// `from` to `to`, counted by disposition code with their total wrap-up
+/// time (`call_wrapups`), as JSON or as a CSV download.
+async fn wrap_up_report(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(params): Query<WrapUpReportParams>,
+) -> Result<Response, ApiError> {
+    viewer.require(Role::Supervisor)?;
+    let (from, to) = day_range(&params.from, &params.to)?;
+    let range = ReportQuery::days(from, to, GroupBy::Day).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let counts = console
+        .store
+        .disposition_counts(range.from.as_millisecond(), range.to.as_millisecond())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(match params.format {
+        ReportFormat::Csv => {
+            csv_download(&format!("012-wrap-ups-{}-{}.csv", params.from, params.to), disposition_csv(&counts))
+        }
+        ReportFormat::Json => {
+            let wrap_ups: i64 = counts.iter().map(|c| c.wrap_ups).sum();
+            let wrap_up_ms: i64 = counts.iter().map(|c| c.wrap_up_ms).sum();
+            Json(serde_json::json!({
+                "from": from.to_string(),
+                "to": to.to_string(),
+                "rows": counts,
+                "total": { "wrap_ups": wrap_ups, "wrap_up_ms": wrap_up_ms },
+            }))
+            .into_response()
+        }
+    })
 }
 
 async fn dialplan(State(console): State<Console>, viewer: Viewer) -> Result<Json<DialplanInfo>, ApiError> {

@@ -15,6 +15,7 @@ mod plane;
 mod softphone_config;
 mod supervisor;
 mod wrap_up;
+mod wrap_up_report;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

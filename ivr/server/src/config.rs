@@ -9,7 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use agent_console::ConsoleConfig;
 use agent_console::softphone_config::{IceServer, check_ice_servers};
+use ivr_store::wrapup::{MAX_CODE_LEN, is_valid_code};
 use serde::Deserialize;
 
 /// Everything `ivr serve` needs, after the file and the flags are merged.
@@ -33,6 +35,9 @@ pub struct ServerConfig {
     /// STUN/TURN servers handed to the browser softphones
     /// (`webrtc.ice_servers`); empty: host candidates only.
     pub ice_servers: Vec<IceServer>,
+    /// The disposition codes agents choose from at wrap-up
+    /// (`console.disposition_codes`, checked by [`check_disposition_codes`]).
+    pub disposition_codes: Vec<String>,
 }
 
 /// The ACD's configuration files and how far to trust them.
@@ -122,6 +127,14 @@ struct FileConfig {
     privacy: FilePrivacy,
     #[serde(default)]
     webrtc: FileWebrtc,
+    #[serde(default)]
+    console: FileConsole,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConsole {
+    disposition_codes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,6 +261,10 @@ impl ServerConfig {
         };
         check_ice_servers(&file.webrtc.ice_servers)
             .map_err(|e| ConfigError::Invalid { key: "webrtc.ice_servers", reason: e.to_string() })?;
+        let disposition_codes =
+            file.console.disposition_codes.unwrap_or_else(|| ConsoleConfig::default().disposition_codes);
+        check_disposition_codes(&disposition_codes)
+            .map_err(|reason| ConfigError::Invalid { key: "console.disposition_codes", reason })?;
         Ok(ServerConfig {
             sip: SipConfig {
                 listen: o.sip.or(file.sip.listen).unwrap_or_else(|| parse_addr(DEFAULT_SIP)),
@@ -283,8 +300,26 @@ impl ServerConfig {
                 24 * 3600 * file.privacy.callback_retention_days.filter(|d| *d > 0).unwrap_or(30),
             ),
             ice_servers: file.webrtc.ice_servers,
+            disposition_codes,
         })
     }
+}
+
+/// At least one code, each a short snake_case name
+/// ([`ivr_store::wrapup::is_valid_code`]), none twice.
+pub fn check_disposition_codes(codes: &[String]) -> Result<(), String> {
+    if codes.is_empty() {
+        return Err("give at least one code".into());
+    }
+    for (i, code) in codes.iter().enumerate() {
+        if !is_valid_code(code) {
+            return Err(format!("{code:?} is not a code: 1 to {MAX_CODE_LEN} lowercase letters, digits or '_'"));
+        }
+        if codes[..i].contains(code) {
+            return Err(format!("{code:?} is listed twice"));
+        }
+    }
+    Ok(())
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
@@ -395,6 +430,36 @@ mod tests {
         assert!(ServerConfig::merge(file, &Overrides::default()).unwrap_err().to_string().contains("credential"));
         let err = parse_file(Path::new("x.toml"), "[webrtc]\nice_servers = [{ url = \"stun:a\" }]\n").unwrap_err();
         assert!(err.to_string().starts_with("x.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn disposition_codes_default_to_the_console_s_list_and_a_configured_list_replaces_it() {
+        let c = ServerConfig::load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.disposition_codes, ConsoleConfig::default().disposition_codes);
+        let file = parse_file(Path::new("x.toml"), "[console]\ndisposition_codes = [\"resolved\", \"appointment_booked\"]\n").unwrap();
+        let c = ServerConfig::merge(file, &Overrides::default()).unwrap();
+        assert_eq!(c.disposition_codes, ["resolved", "appointment_booked"]);
+    }
+
+    fn disposition_error(list: &str) -> String {
+        let file = parse_file(Path::new("x.toml"), &format!("[console]\ndisposition_codes = {list}\n")).unwrap();
+        let err = ServerConfig::merge(file, &Overrides::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { key: "console.disposition_codes", .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with("invalid value for console.disposition_codes: "), "{text}");
+        text
+    }
+
+    #[test]
+    fn a_bad_disposition_code_is_refused_naming_the_key_and_the_code() {
+        assert!(disposition_error("[\"resolved\", \"Call Back\"]").contains("\"Call Back\" is not a code"));
+        assert!(disposition_error("[\"resolved\", \"\"]").contains("\"\" is not a code"));
+    }
+
+    #[test]
+    fn a_duplicate_or_an_empty_disposition_list_is_refused() {
+        assert!(disposition_error("[\"resolved\", \"other\", \"resolved\"]").contains("\"resolved\" is listed twice"));
+        assert!(disposition_error("[]").contains("at least one code"));
     }
 
     #[test]

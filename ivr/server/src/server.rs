@@ -132,7 +132,11 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let console = Console::new(
         control,
         store.clone(),
-        ConsoleConfig { ice_servers: config.ice_servers.clone(), ..ConsoleConfig::default() },
+        ConsoleConfig {
+            ice_servers: config.ice_servers.clone(),
+            disposition_codes: config.disposition_codes.clone(),
+            ..ConsoleConfig::default()
+        },
         Arc::new(SystemClock),
     );
     let mut live_tick = tokio::time::interval(LIVE_INTERVAL);
