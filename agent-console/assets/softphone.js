@@ -23,15 +23,21 @@ const MAX_RETRY_MS = 15_000;
 const REOFFER_MS = 1000;
 // STUN/TURN servers come from the server's `webrtc.ice_servers`
 // (`GET /api/softphone/config`, docs/console.md); none configured: host
-// candidates, enough on the operators' LAN.
-async function fetchIceServers() {
+// candidates, enough on the operators' LAN. `voice_processing`
+// (`webrtc.voice_processing`) turns the browser's echo cancellation, noise
+// suppression and gain control on (the default) or off (headsets).
+async function fetchConfig() {
+  const fallback = { iceServers: [], voiceProcessing: true };
   try {
     const response = await fetch('/api/softphone/config', { credentials: 'same-origin' });
-    if (!response.ok) return [];
+    if (!response.ok) return fallback;
     const config = await response.json();
-    return Array.isArray(config.ice_servers) ? config.ice_servers : [];
+    return {
+      iceServers: Array.isArray(config.ice_servers) ? config.ice_servers : [],
+      voiceProcessing: config.voice_processing !== false,
+    };
   } catch (_) {
-    return [];
+    return fallback;
   }
 }
 
@@ -63,6 +69,7 @@ export function softphone(me, role = 'agent') {
   let started = false;
   let beginning = null;     // the one begin() in progress (double click, permission query)
   let iceServers = [];
+  let voiceProcessing = true;
   let refused = false;      // the engine answered our offer with an error
   let reoffer = null;
   let inCall = false;       // the page says a call is connected
@@ -267,7 +274,8 @@ export function softphone(me, role = 'agent') {
   }
 
   async function openMic(deviceId) {
-    const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+    const on = voiceProcessing;
+    const audio = { echoCancellation: on, noiseSuppression: on, autoGainControl: on };
     if (deviceId) audio.deviceId = { exact: deviceId };
     const next = await navigator.mediaDevices.getUserMedia({ audio, video: false });
     const track = next.getAudioTracks()[0];
@@ -294,6 +302,7 @@ export function softphone(me, role = 'agent') {
     }
     ui.permission.hidden = false;
     set({ mic: 'asking' });
+    ({ iceServers, voiceProcessing } = await fetchConfig());
     try {
       await openMic(null);
     } catch (e) {
@@ -305,7 +314,6 @@ export function softphone(me, role = 'agent') {
     started = true;
     set({ mic: 'granted', notice: '' });
     await listDevices().catch(() => {});
-    iceServers = await fetchIceServers();
     connect();
   }
 

@@ -85,6 +85,11 @@ pub struct ConsoleConfig {
     /// checked with [`softphone_config::check_ice_servers`]); none: host
     /// candidates only.
     pub ice_servers: Vec<softphone_config::IceServer>,
+    /// The browser's echo cancellation, noise suppression and automatic
+    /// gain control on the softphone's microphone (`webrtc.voice_processing`):
+    /// on for loudspeakers; off suits headsets, and tests that send tones
+    /// (the processing fades a steady tone in over seconds).
+    pub voice_processing: bool,
 }
 
 impl Default for ConsoleConfig {
@@ -101,6 +106,7 @@ impl Default for ConsoleConfig {
             login_per_user: RateLimit { burst: 5, refill_every: Duration::from_secs(60) },
             figures_ttl: Duration::from_secs(15),
             ice_servers: Vec::new(),
+            voice_processing: true,
         }
     }
 }

@@ -20,7 +20,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ("post", "/api/me/password", "agent", "Change one's own password (other sessions end)", Some("PasswordChange"), "Ok"),
     ("get", "/api/live", "agent", "WebSocket: live frames (agent: own state; supervisor/admin: wallboard) on every change", None, "LiveFrame"),
     ("get", "/api/softphone", "agent", "WebSocket: WebRTC signalling between the agent's browser and the engine (query role=supervisor: a supervisor's own session, for monitoring)", None, "SoftphoneMessage"),
-    ("get", "/api/softphone/config", "agent", "The browser softphone's STUN/TURN servers (webrtc.ice_servers)", None, "SoftphoneConfig"),
+    ("get", "/api/softphone/config", "agent", "The browser softphone's STUN/TURN servers (webrtc.ice_servers) and microphone processing (webrtc.voice_processing)", None, "SoftphoneConfig"),
     ("get", "/api/agent/state", "agent", "The agent's status, state, offer and call with the caller's context, queue summary", None, "AgentSelf"),
     ("post", "/api/agent/status", "agent", "Log in, become available, take a break (with a reason), log out", Some("StatusRequest"), "AgentSelf"),
     ("post", "/api/agent/wrap-up", "agent", "End wrap-up now, with a disposition code and notes", Some("WrapUpRequest"), "AgentSelf"),
@@ -74,7 +74,7 @@ fn schemas() -> Value {
         "IceServer": object(&["urls"], json!({
             "urls": { "type": "array", "items": string() }, "username": string(), "credential": string()
         })),
-        "SoftphoneConfig": object(&["ice_servers"], json!({ "ice_servers": array_of("IceServer") })),
+        "SoftphoneConfig": object(&["ice_servers", "voice_processing"], json!({ "ice_servers": array_of("IceServer"), "voice_processing": { "type": "boolean" } })),
         "LoginRequest": object(&["login", "password"], json!({ "login": string(), "password": string() })),
         "PasswordChange": object(&["current", "new"], json!({ "current": string(), "new": { "type": "string", "minLength": 10 } })),
         "Role": { "enum": ["agent", "supervisor", "admin"] },

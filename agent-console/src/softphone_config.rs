@@ -1,5 +1,7 @@
 //! The browser softphone's configuration: the STUN/TURN servers its
-//! `RTCPeerConnection` is built with, served at `GET /api/softphone/config`.
+//! `RTCPeerConnection` is built with and whether the browser processes the
+//! microphone (echo cancellation, noise suppression, gain control), served
+//! at `GET /api/softphone/config`.
 //!
 //! Owns the [`IceServer`] shape (the W3C `RTCIceServer` dictionary, with
 //! snake-case keys) and its check, which the server runs on its config
@@ -96,13 +98,17 @@ pub fn routes() -> Router<Console> {
 #[derive(Debug, Serialize)]
 struct SoftphoneConfig {
     ice_servers: Vec<IceServer>,
+    voice_processing: bool,
 }
 
 /// `GET /api/softphone/config`: any signed-in user (agents answer calls,
 /// supervisors monitor them through the same softphone); the `Viewer`
 /// extractor refuses anyone else.
 async fn config(State(console): State<Console>, _viewer: Viewer) -> Json<SoftphoneConfig> {
-    Json(SoftphoneConfig { ice_servers: console.config.ice_servers.clone() })
+    Json(SoftphoneConfig {
+        ice_servers: console.config.ice_servers.clone(),
+        voice_processing: console.config.voice_processing,
+    })
 }
 
 #[cfg(test)]

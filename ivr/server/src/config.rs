@@ -35,6 +35,9 @@ pub struct ServerConfig {
     /// STUN/TURN servers handed to the browser softphones
     /// (`webrtc.ice_servers`); empty: host candidates only.
     pub ice_servers: Vec<IceServer>,
+    /// The browser's microphone processing (`webrtc.voice_processing`,
+    /// default on).
+    pub voice_processing: bool,
     /// The disposition codes agents choose from at wrap-up
     /// (`console.disposition_codes`, checked by [`check_disposition_codes`]).
     pub disposition_codes: Vec<String>,
@@ -142,6 +145,7 @@ struct FileConsole {
 struct FileWebrtc {
     #[serde(default)]
     ice_servers: Vec<IceServer>,
+    voice_processing: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +304,7 @@ impl ServerConfig {
                 24 * 3600 * file.privacy.callback_retention_days.filter(|d| *d > 0).unwrap_or(30),
             ),
             ice_servers: file.webrtc.ice_servers,
+            voice_processing: file.webrtc.voice_processing.unwrap_or(true),
             disposition_codes,
         })
     }
@@ -415,6 +420,14 @@ mod tests {
         assert_eq!(c.ice_servers.len(), 2);
         assert_eq!(c.ice_servers[1].urls, ["turn:turn.example.cat?transport=tcp"]);
         assert_eq!(c.ice_servers[1].credential.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn the_browsers_voice_processing_is_on_unless_turned_off() {
+        assert!(ServerConfig::load(None, &Overrides::default()).unwrap().voice_processing);
+        let file = parse_file(Path::new("x.toml"), "[webrtc]\nvoice_processing = false\n").unwrap();
+        assert!(!ServerConfig::merge(file, &Overrides::default()).unwrap().voice_processing);
+        assert!(parse_file(Path::new("x.toml"), "[webrtc]\nvoice_processing = \"no\"\n").is_err(), "a boolean");
     }
 
     #[test]

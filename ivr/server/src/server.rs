@@ -134,6 +134,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         store.clone(),
         ConsoleConfig {
             ice_servers: config.ice_servers.clone(),
+            voice_processing: config.voice_processing,
             disposition_codes: config.disposition_codes.clone(),
             ..ConsoleConfig::default()
         },

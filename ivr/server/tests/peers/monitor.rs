@@ -4,11 +4,13 @@
 //! login) signs in to the console in headless Chromium, turns on the
 //! supervisor page's softphone (its own session; a fake microphone playing
 //! a 1 kHz tone), and picks jordi's call on the wallboard: first listening,
-//! then barging in; then the browser goes away mid-call.
+//! then whispering to jordi, then barging in; then the browser goes away
+//! mid-call.
 //!
 //! Checked by audio: while sara listens, nobody hears her tone and her
-//! browser receives the call's audio; once she barges in, the caller and
-//! the agent hear her tone; after her browser is gone, the caller and the
+//! browser receives the call's audio; while she whispers, the agent hears
+//! her and the caller does not; once she barges in, the caller and the
+//! agent hear her tone; after her browser is gone, the caller and the
 //! agent still hear each other and no more of her. Checked in the server's
 //! log: each start, mode change and end is logged in the call's span (the
 //! call's timeline). Needs `chromium`, `chromium-driver`, `baresip-core`
@@ -37,13 +39,12 @@ fn peers() -> bool {
 }
 
 #[test]
-fn a_supervisor_listens_unheard_then_barges_in_and_leaving_leaves_the_call_as_it_was() {
+fn a_supervisor_listens_unheard_whispers_to_the_agent_barges_in_and_leaving_leaves_the_call_as_it_was() {
     if !peers() {
         return;
     }
     // One at a time: the whole 012 dialplan, Chromium and two baresips in real time.
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = support::one_at_a_time();
     let server = Server::start(&ServerConfig { dialplan: TestDialplan::Line012 { staffed: true }, ..ServerConfig::default() });
     let work = TempDir::new("monitor-e2e");
     add_supervisor_user(&server, &work);
@@ -68,11 +69,11 @@ fn a_supervisor_listens_unheard_then_barges_in_and_leaving_leaves_the_call_as_it
     caller.dial(server.sip);
     caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let caller_from = Instant::now();
-    sleep_secs(prompt_secs("welcome") + 0.7);
+    sleep_secs(support::prompt_secs("welcome") + 0.7);
     press(&mut caller, &server, "1");
     sleep_secs(0.7);
     press(&mut caller, &server, "6");
-    phone.wait_event("CALL_ESTABLISHED", Duration::from_secs_f64(prompt_secs("to-operator") + 10.0));
+    phone.wait_event("CALL_ESTABLISHED", Duration::from_secs_f64(support::prompt_secs("to-operator") + 10.0));
     let agent_from = Instant::now();
 
     // Listen: chosen on the wallboard's row of the agent.
@@ -94,6 +95,12 @@ fn a_supervisor_listens_unheard_then_barges_in_and_leaving_leaves_the_call_as_it
     );
     sleep_secs(3.0);
 
+    // Whisper: the agent hears her, the caller does not.
+    page.click(&format!("{row} button[data-mode=whisper]"));
+    wait_log(&server, "monitoring: sara now whisper", Duration::from_secs(3));
+    let whispering = Instant::now();
+    sleep_secs(3.0);
+
     // Barge in: the same call, another mode.
     page.click(&format!("{row} button[data-mode=barge]"));
     wait_log(&server, "monitoring: sara now barge", Duration::from_secs(3));
@@ -112,25 +119,39 @@ fn a_supervisor_listens_unheard_then_barges_in_and_leaving_leaves_the_call_as_it
     phone.quit();
 
     let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
-    for line in ["monitoring: sara started listen", "monitoring: sara now barge", "monitoring: sara stopped"] {
+    for line in ["monitoring: sara started listen", "monitoring: sara now whisper", "monitoring: sara now barge", "monitoring: sara stopped"] {
         let logged = log.lines().find(|l| l.contains(line)).unwrap_or_default();
         assert!(logged.contains("call{id="), "`{line}` is logged in the call's span (its timeline): {logged:?}");
     }
 
-    for (who, heard, from, other_hz) in [("caller", caller.heard(), caller_from, AGENT_HZ), ("agent", phone.heard(), agent_from, CALLER_HZ)] {
+    // (who, what they heard, from when, the other party's tone, hears a whisper)
+    for (who, heard, from, other_hz, hears_whisper) in
+        [("caller", caller.heard(), caller_from, AGENT_HZ, false), ("agent", phone.heard(), agent_from, CALLER_HZ, true)]
+    {
         let window = |start: Instant, secs: f64| {
             let at = (start.saturating_duration_since(from).as_secs_f64() * 8000.0) as usize;
             heard.get(at..(at + (secs * 8000.0) as usize).min(heard.len())).unwrap_or_default().to_vec()
         };
         // From half a second after each change (the browser's jitter buffer, the network).
         let listen = window(listening + Duration::from_millis(500), 2.5);
+        let whisper = window(whispering + Duration::from_millis(700), 2.0);
         let barge = window(barging + Duration::from_millis(700), 2.0);
         let after = window(gone + Duration::from_millis(700), 2.0);
-        assert!(listen.len() >= 16_000 && barge.len() >= 12_000 && after.len() >= 12_000, "the {who}'s recording is too short: {} s", heard.len() / 8000);
+        assert!(
+            listen.len() >= 16_000 && whisper.len() >= 12_000 && barge.len() >= 12_000 && after.len() >= 12_000,
+            "the {who}'s recording is too short: {} s",
+            heard.len() / 8000
+        );
         let t = |samples: &[i16], hz| tone_secs(samples, hz);
         assert!(t(&listen, SUPERVISOR_HZ) < 0.3, "the {who} heard the listening supervisor for {:.2} s", t(&listen, SUPERVISOR_HZ));
         assert!(t(&listen, other_hz) > 2.0, "the {who} heard the other party for only {:.2} s of 2.5 s while monitored", t(&listen, other_hz));
-        assert!(t(&barge, SUPERVISOR_HZ) > 1.2, "the {who} heard the barging supervisor for only {:.2} s of 2 s", t(&barge, SUPERVISOR_HZ));
+        if hears_whisper {
+            assert!(t(&whisper, SUPERVISOR_HZ) > 1.6, "the {who} heard the whispering supervisor for only {:.2} s of 2 s", t(&whisper, SUPERVISOR_HZ));
+        } else {
+            assert!(t(&whisper, SUPERVISOR_HZ) < 0.3, "the {who} overheard the whisper for {:.2} s", t(&whisper, SUPERVISOR_HZ));
+        }
+        assert!(t(&whisper, other_hz) > 1.6, "the {who} heard the other party for only {:.2} s of 2 s during the whisper", t(&whisper, other_hz));
+        assert!(t(&barge, SUPERVISOR_HZ) > 1.6, "the {who} heard the barging supervisor for only {:.2} s of 2 s", t(&barge, SUPERVISOR_HZ));
         assert!(t(&after, SUPERVISOR_HZ) < 0.3, "the {who} still heard the supervisor after their browser left");
         assert!(t(&after, other_hz) > 1.5, "the {who} heard the other party for only {:.2} s of 2 s after the supervisor left", t(&after, other_hz));
     }
@@ -194,13 +215,6 @@ fn press(caller: &mut Baresip, server: &Server, key: &str) {
     let before = server.metric(DIGITS, &[("method", "rfc4733")]);
     caller.command("sndcode", key);
     server.wait_metric(DIGITS, &[("method", "rfc4733")], before + 1.0, Duration::from_secs(5));
-}
-
-/// How long a Catalan prompt of the repository plays.
-fn prompt_secs(name: &str) -> f64 {
-    let path = support::repo_root().join(format!("prompts/ca/{name}.wav"));
-    let (samples, rate) = loadtest::audio::read_wav(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    samples.len() as f64 / f64::from(rate)
 }
 
 fn sleep_secs(secs: f64) {

@@ -122,11 +122,14 @@ impl Server {
             TestDialplan::Line012 { staffed } => (support::repo_root().join("prompts"), line_012_dialplan(dir, staffed)),
         };
         let config_path = dir.join("ivr.toml");
+        // The browsers in these tests speak synthetic tones, which Chrome's
+        // echo cancellation, noise suppression and gain control fade in over
+        // seconds: their softphones send the microphone as it is.
         std::fs::write(
             &config_path,
             format!(
                 "dialplan = \"{}\"\n\n[media]\nmedia_timeout_secs = {}\n\n[shutdown]\ngrace_secs = {}\n\n\
-                 [acd]\nqueues = \"{}\"\nagents = \"{}\"\n",
+                 [acd]\nqueues = \"{}\"\nagents = \"{}\"\n\n[webrtc]\nvoice_processing = false\n",
                 dialplan.display(),
                 config.media_timeout_secs,
                 config.grace_secs,
