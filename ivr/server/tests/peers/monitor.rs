@@ -54,12 +54,7 @@ fn a_supervisor_listens_unheard_whispers_to_the_agent_barges_in_and_leaving_leav
     // The supervisor's page and its own softphone session.
     let page = Browser::open("supervisor", server.http, Microphone::Playing(microphone));
     page.sign_in(SUPERVISOR, CONSOLE_PASSWORD, PAGE_WITHIN);
-    page.wait_for("the supervisor's page", PAGE_WITHIN, "location.pathname === '/supervisor'");
-    page.wait_for("the softphone panel", PAGE_WITHIN, "!!document.getElementById('phone-start')");
-    page.js(
-        "const p = await navigator.permissions.query({ name: 'microphone' }); \
-         if (p.state !== 'granted') document.getElementById('phone-start').click(); return p.state;",
-    );
+    page.turn_on_softphone("/supervisor", PAGE_WITHIN);
     wait_log(&server, "supervisor softphone audio connected", PAGE_WITHIN);
 
     // The operator on a desk phone (auto-answer), the caller to the operator.

@@ -70,14 +70,7 @@ fn answered_in_the_browser() -> Option<Scene> {
     // The page's softphone offers its media session as soon as it is on;
     // the engine answers it and ICE and DTLS come up on loopback.
     page.sign_in(AGENT, CONSOLE_PASSWORD, PAGE_WITHIN);
-    page.wait_for("the agent's page", PAGE_WITHIN, "location.pathname === '/agent'");
-    page.wait_for("the softphone panel", PAGE_WITHIN, "!!document.getElementById('phone-start')");
-    // With the permission already granted the page turns the phone on by
-    // itself; otherwise the agent clicks (the fake UI grants it).
-    page.js(
-        "const p = await navigator.permissions.query({ name: 'microphone' }); \
-         if (p.state !== 'granted') document.getElementById('phone-start').click(); return p.state;",
-    );
+    page.turn_on_softphone("/agent", PAGE_WITHIN);
     wait_log(&server, "softphone audio connected", PAGE_WITHIN);
 
     // No phone registered: the agent logs in to the queue from the page.

@@ -188,6 +188,19 @@ impl Browser {
         self.click("[data-testid=login-submit]");
     }
 
+    /// On a signed-in console page (`path`, e.g. `/agent`), turns the
+    /// softphone on: with the microphone permission already granted the page
+    /// does it by itself; otherwise this clicks the button (the fake UI
+    /// grants it). The caller then waits for the engine's log of the audio.
+    pub fn turn_on_softphone(&self, path: &str, within: Duration) {
+        self.wait_for("the console page", within, &format!("location.pathname === '{path}'"));
+        self.wait_for("the softphone panel", within, "!!document.getElementById('phone-start')");
+        self.js(
+            "const p = await navigator.permissions.query({ name: 'microphone' }); \
+             if (p.state !== 'granted') document.getElementById('phone-start').click(); return p.state;",
+        );
+    }
+
     /// Polls `condition` (a JavaScript expression) every 25 ms until true;
     /// fails the test naming `what` after `within`. Returns how long it took.
     pub fn wait_for(&self, what: &str, within: Duration, condition: &str) -> Duration {
