@@ -25,6 +25,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 export CARGO_TERM_COLOR=never
+# The test build needs about 4.1 GB of target/ (line tables only, see the
+# workspace Cargo.toml): say so plainly before a linker dies of a full disk.
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "test.sh: warning: only $((free_kb / 1024)) MiB free here; the test build needs about 4.1 GB" >&2
+fi
 # The peer tests start real processes and capture on loopback: they need the
 # binaries above, and tcpdump needs root or CAP_NET_RAW.
 cargo build --workspace --all-targets --locked
