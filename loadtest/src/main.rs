@@ -256,6 +256,10 @@ struct LiveArgs {
     server_pid: Option<u32>,
     #[arg(long, default_value_t = 4)]
     rtp_sockets: usize,
+    /// Share of calls (0 to 1) whose heard prompts are checked by
+    /// correlation; the rest are timed and counted but not correlated.
+    #[arg(long, default_value_t = 1.0, value_parser = share_in_0_1)]
+    audio_check_share: f64,
     #[arg(long, default_value_t = 12)]
     seed: u64,
     /// No progress line.
@@ -289,10 +293,19 @@ impl LiveArgs {
         c.seed = self.seed;
         c.server_pid = self.server_pid;
         c.progress = !self.quiet;
+        c.audio_check_share = self.audio_check_share;
         if let (Some(agents), Some(queues)) = (&self.agents, &self.queues) {
             c.operators = live::operator::operators_from_files(queues, agents)?;
         }
         Ok(c)
+    }
+}
+
+fn share_in_0_1(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!("{x} is not a share between 0 and 1")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

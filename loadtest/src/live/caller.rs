@@ -139,6 +139,10 @@ pub struct Caller {
     pub heard: Vec<Heard>,
     pub problems: Vec<Problem>,
     pub checks_pending: u32,
+    /// Whether this call's heard prompts are correlated (the engine draws
+    /// it per call with the run's audio-check share). Unchecked calls are
+    /// still timed on the media they hear and count loss and jitter.
+    pub check_audio: bool,
 }
 
 impl Caller {
@@ -171,6 +175,7 @@ impl Caller {
             heard: Vec::new(),
             problems: Vec::new(),
             checks_pending: 0,
+            check_audio: true,
         }
     }
 
@@ -248,8 +253,7 @@ impl Caller {
                 && window.samples.len() >= window.prompt.window()
                 && let Some(w) = self.window.take()
             {
-                self.checks_pending += 1;
-                effects.check = Some((w.prompt, w.samples));
+                effects.check = self.request_check(w);
             }
         }
         if samples.len() == FRAME {
@@ -319,6 +323,14 @@ impl Caller {
             return None;
         }
         let w = self.window.take()?;
+        self.request_check(w)
+    }
+
+    /// A full window becomes a check request, on a call that is checked.
+    fn request_check(&mut self, w: Window) -> Option<(Arc<PromptRef>, Vec<i16>)> {
+        if !self.check_audio {
+            return None;
+        }
         self.checks_pending += 1;
         Some((w.prompt, w.samples))
     }
@@ -649,37 +661,55 @@ mod tests {
         assert_eq!(c.expected_disposition(), Disposition::AbandonedInIvr);
     }
 
-    #[test]
-    fn a_prompt_the_server_starts_late_is_timed_and_checked_from_its_onset() {
-        let lib = library();
-        let mut c = Caller::new("600000006".into(), journey(Intent::SelfService, Topic::Work), 1.0);
+    /// Two seconds of silence, then the welcome: whether a check was asked
+    /// for, and how long after the onset the first key went.
+    fn first_key_after_a_late_welcome(c: &mut Caller, lib: &PromptLibrary) -> (bool, f64) {
         let t0 = Instant::now();
-        c.answered(t0, &lib);
+        c.answered(t0, lib);
         let mut t = t0;
-        // Two seconds of silence before the welcome starts.
         for _ in 0..100 {
             t += Duration::from_millis(20);
-            assert!(c.audio(t, &[0; FRAME], &lib).check.is_none());
+            assert!(c.audio(t, &[0; FRAME], lib).check.is_none());
         }
         let onset = t;
         let mut first_key = None;
         let mut checked = false;
         while first_key.is_none() && t < t0 + Duration::from_secs(30) {
             t += Duration::from_millis(20);
-            let mut e = c.audio(t, &[1000; FRAME], &lib);
+            let mut e = c.audio(t, &[1000; FRAME], lib);
             checked |= e.check.is_some();
             if e.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
-                e = c.wake(t, &lib);
+                e = c.wake(t, lib);
             }
             if e.press.is_some() {
                 first_key = Some(t);
             }
         }
+        (checked, first_key.expect("a key").duration_since(onset).as_secs_f64())
+    }
+
+    #[test]
+    fn a_prompt_the_server_starts_late_is_timed_and_checked_from_its_onset() {
+        let lib = library();
+        let mut c = Caller::new("600000006".into(), journey(Intent::SelfService, Topic::Work), 1.0);
+        let (checked, after) = first_key_after_a_late_welcome(&mut c, &lib);
         assert!(checked, "the welcome's window was checked");
         // The welcome (5.99 s, less its own silence, + 0.4 s), then 2.5 s of
         // the language menu and a 1 s think, all from the onset.
-        let after = first_key.expect("a key").duration_since(onset).as_secs_f64();
         assert!((9.0..10.2).contains(&after), "{after}");
+    }
+
+    #[test]
+    fn a_call_outside_the_audio_sample_is_timed_the_same_but_asks_for_no_check() {
+        let lib = library();
+        let mut c = Caller::new("600000008".into(), journey(Intent::SelfService, Topic::Work), 1.0);
+        c.check_audio = false;
+        let (checked, after) = first_key_after_a_late_welcome(&mut c, &lib);
+        assert!(!checked);
+        assert_eq!(c.checks_pending, 0);
+        assert!((9.0..10.2).contains(&after), "{after}");
+        c.ended();
+        assert_eq!(c.checks_pending, 0);
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub struct RunConfig {
     pub server_pid: Option<u32>,
     /// A progress line on stderr every second.
     pub progress: bool,
+    /// Share of calls whose heard audio is correlated with the prompt
+    /// (1: every call; a capacity ramp can sample to leave the CPU to the
+    /// server).
+    pub audio_check_share: f64,
 }
 
 impl RunConfig {
@@ -101,6 +105,7 @@ impl RunConfig {
             setup_timeout: Duration::from_secs(10),
             server_pid: None,
             progress: true,
+            audio_check_share: 1.0,
         }
     }
 }
@@ -361,6 +366,7 @@ fn start_engine(config: &RunConfig) -> Result<(Engine, Sockets, Instant), LiveEr
         ring_delay: config.ring_delay,
         seed: config.seed,
         setup_timeout: config.setup_timeout,
+        audio_check_share: config.audio_check_share,
     };
     Ok((Engine::new(engine_config, library, start), sockets, start))
 }

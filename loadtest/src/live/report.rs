@@ -72,6 +72,8 @@ pub struct DtmfSummary {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AudioSummary {
+    /// Answered calls whose prompts were correlated (`--audio-check-share`).
+    pub calls_checked: u64,
     pub checks: u64,
     pub passed: u64,
     pub failed: u64,
@@ -255,7 +257,9 @@ pub fn live_report(mode: &str, finished: &Finished, records: Option<RecordsRepor
             ticks_skipped_ms: f.rtp_ticks_skipped,
         },
         dtmf,
-        audio: AudioSummary { checks: scores.len() as u64, passed, failed: scores.len() as u64 - passed, min_score: MIN_SCORE, worst },
+        audio: AudioSummary {
+            calls_checked: engine.calls.iter().filter(|c| c.caller.check_audio && c.answered_at.is_some()).count() as u64,
+            checks: scores.len() as u64, passed, failed: scores.len() as u64 - passed, min_score: MIN_SCORE, worst },
         queue: QueueSummary {
             queued,
             answered: q_answered,
