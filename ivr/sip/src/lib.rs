@@ -50,6 +50,12 @@
 //! [`CallEvent::Refer`]; the application answers with [`UserAgent::accept_refer`] /
 //! [`UserAgent::notify_refer`] or [`UserAgent::reject_refer`]. We never send REFER ourselves.
 //!
+//! # INFO
+//! An in-dialog INFO we receive is answered 200 and surfaced as [`CallEvent::Info`] (the body
+//! as sent). [`UserAgent::info`] sends one on a confirmed leg (RFC 6086 legacy usage, e.g. an
+//! `application/dtmf-relay` key) as a non-INVITE client transaction; its outcome is
+//! [`CallEvent::InfoResult`].
+//!
 //! # Known limits
 //! No PRACK/100rel, session timers, UPDATE, out-of-dialog REFER or SUBSCRIBE (incoming NOTIFY
 //! gets 405), authentication of our own requests, or DNS (the
@@ -182,6 +188,10 @@ pub enum CallEvent {
         status: u16,
         sdp: Option<Vec<u8>>,
     },
+    /// Outcome of our INFO ([`UserAgent::info`]): its final status (2xx: delivered), or 408 when
+    /// no final response came in time (Timer F, RFC 3261 8.1.3.1). The call stays either way;
+    /// none comes after the leg's terminal event.
+    InfoResult { leg: LegId, status: u16 },
     /// An in-dialog REFER (RFC 3515) on a confirmed leg, either role (e.g. an operator's phone
     /// transferring the call it took from us): exactly one Refer-To, its URI as sent (with any
     /// `?headers`). Answer with [`UserAgent::accept_refer`] (then
@@ -242,4 +252,6 @@ pub enum SipError {
     UnknownLeg(LegId),
     #[error("leg {leg:?} cannot {command} in its current state")]
     InvalidState { leg: LegId, command: &'static str },
+    #[error("a Content-Type must be non-empty and free of control characters")]
+    InvalidContentType,
 }

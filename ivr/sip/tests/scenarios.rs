@@ -5,6 +5,7 @@
 mod scenarios {
     pub mod calls;
     pub mod golden;
+    pub mod info;
     pub mod net;
     pub mod peers;
     pub mod props;

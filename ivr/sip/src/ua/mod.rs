@@ -1,6 +1,8 @@
 //! The user agent: transaction bookkeeping, the timer heap and input dispatch. Incoming-call
-//! (UAS) behaviour lives in `uas.rs`, outgoing-call (UAC) behaviour in `uac.rs`.
+//! (UAS) behaviour lives in `uas.rs`, outgoing-call (UAC) behaviour in `uac.rs`, REFER received
+//! in `refer.rs`, INFO sent in `info.rs`.
 
+mod info;
 mod refer;
 mod uac;
 mod uas;
@@ -76,6 +78,8 @@ enum TxPurpose {
     ReInvite,
     Bye,
     Cancel,
+    /// Our INFO: its outcome is [`CallEvent::InfoResult`].
+    Info,
     /// Server transactions and requests whose outcome does not matter to the leg.
     Other,
 }
@@ -512,6 +516,7 @@ impl UserAgent {
                     reason: crate::TerminationReason::ByeSent,
                 },
             ),
+            TxPurpose::Info => self.on_info_result(id, None),
             TxPurpose::Cancel | TxPurpose::Other => {}
         }
     }

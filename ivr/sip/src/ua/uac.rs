@@ -276,6 +276,7 @@ impl UserAgent {
                     reason: TerminationReason::ByeSent,
                 },
             ),
+            TxPurpose::Info if status >= 200 => self.on_info_result(id, Some(status)),
             _ => {}
         }
     }

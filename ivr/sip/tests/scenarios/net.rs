@@ -353,6 +353,7 @@ pub fn event_name(ev: &CallEvent) -> String {
         CallEvent::Cancelled { .. } => "Cancelled".into(),
         CallEvent::ReInvite { .. } => "ReInvite".into(),
         CallEvent::Info { content_type, .. } => format!("Info {content_type}"),
+        CallEvent::InfoResult { status, .. } => format!("InfoResult {status}"),
         CallEvent::Terminated { reason, .. } => format!("Terminated {reason:?}"),
         CallEvent::Progress { status, .. } => format!("Progress {status}"),
         CallEvent::Answered { sdp, .. } => {
