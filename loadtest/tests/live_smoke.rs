@@ -1,11 +1,13 @@
 //! The CI smoke profile against the real `ivr` binary (issue 7, Tests):
-//! about 300 callers in 25 s on 127.0.0.1 through the 012 dialplan with
-//! 40 registered operators, each caller checking by correlation that it
-//! hears the prompts its journey leads to; then the server's database
-//! must hold exactly one record per call with the disposition, path and
-//! keys the script implies. Bounded: the run stops by itself (drain
-//! deadline, then every call still up is hung up) and the server is
-//! killed on every path out.
+//! about 250 callers in 9 s on 127.0.0.1 through the 012 dialplan with
+//! 60 registered operators, over 200 of them up at once, each caller
+//! checking by correlation that it hears the prompts its journey leads
+//! to; then the server's database must hold exactly one record per call
+//! with the disposition, path and keys the script implies. About a minute
+//! on a shared 2-core machine: the run ends when the last call has ended
+//! by itself (every journey of the profile is bounded); a call still up at
+//! the drain deadline is hung up, fails the run, and the server is killed
+//! on every path out.
 //!
 //! The server binary is `IVR_BIN`, or `ivr` beside this test's target
 //! folder (`cargo build -p ivr` first). Without it the test is skipped,
@@ -44,15 +46,17 @@ fn a_few_hundred_concurrent_callers_through_the_012_line_leave_one_right_record_
     let report = run(&config).expect("the smoke run completes");
     let summary = serde_json::to_string_pretty(&serde_json::json!({
         "calls": &report.calls, "records": &report.records, "audio": &report.audio,
-        "rtp_lost": report.rtp.lost, "problems": &report.problems,
+        "rtp_lost": report.rtp.lost, "queue": &report.queue, "problems": &report.problems,
     }))
     .expect("the report serialises");
     if !report.ok {
         eprintln!("the smoke run failed:\n{summary}");
+    } else {
+        eprintln!("the smoke run, {:.1} s of calls:\n{summary}", report.elapsed_s);
     }
 
     assert!(report.calls.offered >= 200, "too few calls offered: {summary}");
-    assert!(report.calls.peak_concurrent >= 150, "not a few hundred calls at once: {summary}");
+    assert!(report.calls.peak_concurrent >= 200, "not a few hundred calls at once: {summary}");
     assert_eq!(report.calls.failed, 0, "failed calls: {summary}");
     let records = report.records.as_ref().expect("the records were read");
     assert_eq!((records.missing, records.duplicated), (0, 0), "lost or duplicated records: {summary}");

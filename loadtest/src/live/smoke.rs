@@ -3,7 +3,17 @@
 //! and a few dozen generated operators, drives a short burst of a few
 //! hundred concurrent callers through it, stops it, and reads its
 //! database back. Fails on any failed call, any missing or duplicated
-//! record, or audio that is not the expected prompt.
+//! record, audio that is not the expected prompt, or a call the generator
+//! had to hang up at the drain deadline.
+//!
+//! The profile is sized so that the run lasts about a minute and every
+//! call ends by itself: journeys are bounded (see [`smoke_mix`]), queue
+//! patience and talk are scaled down hard, and the run stops when the last
+//! call has ended. A call cut by the drain deadline would be hung up by
+//! the generator in the middle of its script, and the server may then
+//! rightly record it otherwise than the script expects (a caller in the
+//! queue, or one the operator answered as the BYE left): a false record
+//! mismatch. Here such a cut is itself reported as the problem.
 //!
 //! Owns the server's temporary folder and process for the run; never
 //! leaves the process running (it is killed on every path out) and binds
@@ -17,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use super::operator::OperatorConfig;
 use super::report::{LiveReport, live_report, with_records};
-use super::{Load, LiveError, RunConfig};
+use super::{Finished, Load, LiveError, RunConfig};
+use crate::traffic::{DurationDist, JourneyMix};
 
 #[derive(Debug, Clone)]
 pub struct SmokeConfig {
@@ -36,11 +47,69 @@ pub struct SmokeConfig {
 }
 
 impl SmokeConfig {
-    /// The CI profile: 12 calls/s for 25 s (about 300 calls, 250-300 up at
-    /// once: most journeys last 30 to 50 s), 40 operators.
+    /// The CI profile: 28 calls/s for 9 s (about 250 calls, nearly all of
+    /// them up at once: no journey but the abandoning caller's is shorter
+    /// than 18 s), 60 operators (the queue's callers arrive faster than 40
+    /// could take them with 2 s of wrap-up).
     pub fn ci(ivr: PathBuf, root: PathBuf) -> SmokeConfig {
-        SmokeConfig { ivr, root, calls_per_sec: 12.0, arrivals: Duration::from_secs(25), operators: 40, seed: 12, progress: true, keep: false }
+        SmokeConfig { ivr, root, calls_per_sec: 28.0, arrivals: Duration::from_secs(9), operators: 60, seed: 12, progress: true, keep: false }
     }
+}
+
+/// Minutes of queue patience and of talk become about a second: patience
+/// (exponential, mean 180 s) 1.8 s on average, talk (log-normal, median
+/// 180 s) 1.8 s, at least 1 s. Their longest draws among a hundred
+/// callers stay under 10 s.
+pub const TIME_SCALE: f64 = 0.01;
+/// Operators answer after this (they ring 1 to 4 s on the live line):
+/// short, so that callers with a second of patience are still answered
+/// often, not so short that no patience runs out while it rings.
+pub const RING_DELAY: (Duration, Duration) = (Duration::from_millis(300), Duration::from_millis(1_200));
+/// After the last arrival, how long calls may take to end by themselves.
+/// The longest journey of [`smoke_mix`] is about a minute (welcome, two
+/// menus, an information prompt of up to 29 s and its options; or two
+/// menus, the queue, the talk and the survey), so this is only reached by a
+/// call that is stuck, and that is reported.
+pub const DRAIN: Duration = Duration::from_secs(80);
+
+/// The live mix with every journey bounded to about a minute of prompts,
+/// so that the run is short and no call needs the drain deadline:
+///
+/// - a caller who wants an operator asks for one from the main menu (key
+///   of "other queries"), not after an information prompt: the five
+///   topics keep a billionth of the weight, which self-service callers,
+///   who re-draw among them, still split in the line's proportions. The
+///   other way (information, then "2" in its options, then the survey)
+///   would be 80 s of prompts on its own;
+/// - nobody hears the information twice (80 s of prompts as well);
+/// - 40 % of the answered callers take the survey (three questions and
+///   their keys, the server's thanks and goodbye);
+/// - a caller thinks 0.5 to 1.2 s after hearing the opening of a menu
+///   before pressing (0.8 to 3 s on the line): keys still barge in while
+///   the menu plays, and the prompt checks use only the opening.
+pub fn smoke_mix() -> JourneyMix {
+    let mut mix = super::live_mix();
+    let other = mix.topics.len() - 1;
+    for topic in &mut mix.topics[..other] {
+        *topic *= 1e-9;
+    }
+    mix.topics[other] = 1.0;
+    mix.hear_again = 0.0;
+    mix.survey_participation = 0.4;
+    mix.think = DurationDist::Uniform { min_secs: 0.5, max_secs: 1.2 };
+    mix
+}
+
+/// Calls still up when the drain deadline came (hung up by the
+/// generator), or that lasted as long as the drain: neither happens to a
+/// journey of [`smoke_mix`] that goes as scripted.
+fn cut_by_drain(finished: &Finished, drain: Duration) -> usize {
+    finished
+        .engine
+        .calls
+        .iter()
+        .filter(|c| c.ended_at.is_none_or(|end| end.saturating_duration_since(c.invited_at) >= drain))
+        .count()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,21 +282,39 @@ pub fn run(config: &SmokeConfig) -> Result<LiveReport, SmokeError> {
     let mut run = RunConfig::new(SocketAddr::from((Ipv4Addr::LOCALHOST, sip)), config.root.join("prompts"));
     run.load = Load::Rate { per_sec: config.calls_per_sec };
     run.duration = config.arrivals;
-    run.drain = Duration::from_secs(100);
+    run.drain = DRAIN;
     run.operators = operators;
     run.seed = config.seed;
     run.server_pid = Some(server.child.id());
     run.progress = config.progress;
-    // Minutes of patience and talk become seconds.
-    run.time_scale = 0.05;
-    run.ring_delay = (Duration::from_millis(500), Duration::from_secs(2));
-    // Fewer surveys and topic-first operator journeys keep calls short.
-    run.mix.survey_participation = 0.3;
+    run.time_scale = TIME_SCALE;
+    run.ring_delay = RING_DELAY;
+    run.mix = smoke_mix();
+    let healthy = started.elapsed();
     let finished = super::run(&run)?;
+    let stopping = Instant::now();
     let clean_exit = server.stop(Duration::from_secs(30));
+    let stopped = stopping.elapsed();
     let expected = super::expected_records(&finished.engine);
     let records = super::records::check(&db, &dir.join("data/pseudonym.key"), &expected, Duration::from_secs(10))?;
+    if config.progress {
+        eprintln!(
+            "smoke: server healthy in {:.1} s, calls {:.1} s, server stopped in {:.1} s, records read in {:.1} s",
+            healthy.as_secs_f64(),
+            finished.elapsed.as_secs_f64(),
+            stopped.as_secs_f64(),
+            (stopping.elapsed() - stopped).as_secs_f64()
+        );
+    }
     let mut report = with_records(live_report("smoke", &finished, None), records);
+    let cut = cut_by_drain(&finished, DRAIN);
+    if cut > 0 {
+        report.problems.push(format!(
+            "{cut} calls were still up {} s after their start and were hung up by the generator: a journey of this profile ends within about a minute, and a cut call's record may differ from its script",
+            DRAIN.as_secs()
+        ));
+        report.ok = false;
+    }
     if !clean_exit {
         report.problems.push(format!("the server did not exit cleanly on SIGTERM; its log:\n{}", server.log_tail()));
         report.ok = false;
@@ -236,4 +323,54 @@ pub fn run(config: &SmokeConfig) -> Result<LiveReport, SmokeError> {
         report.problems.push(format!("the server's folder is kept: {}", dir.display()));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::{Intent, Topic};
+
+    #[test]
+    fn the_smoke_mix_keeps_every_journey_to_about_a_minute_of_prompts_and_every_topic_for_self_service() {
+        let mix = smoke_mix();
+        let mut rng = fastrand::Rng::with_seed(12);
+        let mut topics_served = std::collections::BTreeSet::new();
+        let (mut to_operator, mut surveyed) = (0, 0);
+        for _ in 0..20_000 {
+            let journey = mix.draw(&mut rng);
+            assert!(!journey.hear_again, "nobody hears the information twice");
+            assert!(journey.think <= Duration::from_millis(1_200), "{:?}", journey.think);
+            match journey.intent {
+                // Information, its options and then the queue and the
+                // survey would be over 80 s of prompts.
+                Intent::Operator => {
+                    assert_eq!(journey.topic, Topic::Other, "an operator caller goes to the queue from the main menu");
+                    to_operator += 1;
+                    surveyed += usize::from(journey.survey.is_some());
+                }
+                Intent::SelfService => {
+                    topics_served.insert(journey.topic.key());
+                }
+                Intent::AbandonInIvr | Intent::NoInput => {}
+            }
+        }
+        assert_eq!(topics_served.len(), 5, "every topic's information is heard: {topics_served:?}");
+        assert!(to_operator > 6_000 && surveyed > to_operator / 3, "{to_operator} to the operator, {surveyed} surveyed");
+    }
+
+    #[test]
+    fn patience_and_talk_scaled_to_the_smoke_profile_end_well_within_the_drain() {
+        // The longest of ten thousand draws, far more than a run's callers.
+        let mix = smoke_mix();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let longest = (0..10_000)
+            .map(|_| mix.draw(&mut rng))
+            .map(|j| j.patience.mul_f64(TIME_SCALE) + super::super::operator::scaled_talk(j.talk, TIME_SCALE))
+            .max()
+            .expect("draws");
+        // About 50 s of prompts at most: the welcome, two menus, the
+        // longest information prompt (29 s) and its options; or the menus,
+        // the operator prompt and the survey.
+        assert!(Duration::from_secs(50) + longest < DRAIN, "{longest:?}");
+    }
 }
