@@ -35,6 +35,9 @@ use crate::rtp::RtpPacket;
 use crate::traffic::{DtmfMethod, JourneyMix};
 
 const SLOTS: u64 = 20;
+/// Content type and `Duration` (ms) of a key sent by SIP INFO.
+const DTMF_RELAY: &str = "application/dtmf-relay";
+const INFO_KEY_MS: u32 = 160;
 /// RTP from a source with no stream yet is kept this long, this much.
 const EARLY_KEEP: Duration = Duration::from_secs(2);
 const EARLY_MAX: usize = 100;
@@ -109,11 +112,14 @@ pub struct CallSlot {
     pub rtp: super::media::ReceiveStats,
     pub keys_rfc4733: u32,
     pub keys_inband: u32,
-    /// The call ended with a key half sent.
+    /// Keys sent in SIP INFO requests (one key each).
+    pub keys_sip_info: u32,
+    /// INFO keys that failed: answered with an error status, never
+    /// answered (408 on Timer F), or refused by the user agent.
+    pub sip_info_failed: u32,
+    /// The call ended with a key half sent, or an INFO key failed: the
+    /// server may or may not have counted it.
     pub keys_cut: bool,
-    /// Journeys that asked for SIP INFO: sent as RFC 4733 (the shared UA
-    /// cannot send INFO yet).
-    pub keys_info_as_rfc4733: u32,
 }
 
 /// One outgoing RTP packet in a socket's batch.
@@ -335,8 +341,9 @@ impl Engine {
             rtp: Default::default(),
             keys_rfc4733: 0,
             keys_inband: 0,
+            keys_sip_info: 0,
+            sip_info_failed: 0,
             keys_cut: false,
-            keys_info_as_rfc4733: 0,
         });
         if let Some(f) = failure {
             self.fail(now, index as usize, f);
@@ -556,6 +563,11 @@ impl Engine {
             }
             CallEvent::Incoming { leg, request_uri, sdp, .. } => self.operator_offered(now, leg, &request_uri, sdp.as_deref()),
             CallEvent::ReInvite { leg, .. } => self.ua.reject_reinvite(now, leg, 488),
+            CallEvent::InfoResult { leg, status } => {
+                if let Some(&Owner::Caller(i)) = self.legs.get(&leg) {
+                    self.info_outcome(i as usize, (200..300).contains(&status));
+                }
+            }
             _ => {}
         }
     }
@@ -643,10 +655,7 @@ impl Engine {
             let method = match slot.caller.journey.dtmf {
                 DtmfMethod::Inband => KeyMethod::Inband,
                 DtmfMethod::Rfc4733 => KeyMethod::Rfc4733,
-                DtmfMethod::SipInfo => {
-                    slot.keys_info_as_rfc4733 += keys.as_slice().len() as u32;
-                    KeyMethod::Rfc4733
-                }
+                DtmfMethod::SipInfo => KeyMethod::SipInfo,
             };
             stream.sender.press(keys.as_slice(), method);
         }
@@ -662,6 +671,40 @@ impl Engine {
         }
     }
 
+    /// Sends the INFO keys that fell due on the last RTP ticks: one INFO
+    /// each, `application/dtmf-relay` as phones send it (the body the
+    /// server's `parse_info` reads). The stream's sender waits for the
+    /// outcome before the next key.
+    fn send_info_keys(&mut self, now: Instant, due: &[(u32, char)]) {
+        for &(i, key) in due {
+            let Some(leg) = self.calls[i as usize].leg else {
+                self.info_outcome(i as usize, false);
+                continue;
+            };
+            let body = format!("Signal={key}\r\nDuration={INFO_KEY_MS}\r\n").into_bytes();
+            match self.ua.info(now, leg, DTMF_RELAY, body) {
+                Ok(()) => self.calls[i as usize].keys_sip_info += 1,
+                // The leg is ending (its BYE is in flight): the key is lost
+                // with the call.
+                Err(_) => self.info_outcome(i as usize, false),
+            }
+        }
+        if !due.is_empty() {
+            self.drain_ua(now);
+        }
+    }
+
+    /// An INFO key's outcome: counted, and the caller's next key may go.
+    fn info_outcome(&mut self, i: usize, delivered: bool) {
+        let slot = &mut self.calls[i];
+        if !delivered {
+            slot.sip_info_failed += 1;
+        }
+        if let Some(stream) = slot.stream.and_then(|id| self.streams.get_mut(id)).and_then(Option::as_mut) {
+            stream.sender.info_answered();
+        }
+    }
+
     /// Stops a caller's RTP (its stream's figures are kept).
     fn end_caller_media(&mut self, i: usize) {
         if let Some(id) = self.calls[i].stream.take()
@@ -671,7 +714,7 @@ impl Engine {
             slot.rtp = stream.receiver.stats();
             slot.keys_rfc4733 = stream.sender.sent_rfc4733;
             slot.keys_inband = stream.sender.sent_inband;
-            slot.keys_cut = stream.sender.pressing();
+            slot.keys_cut = stream.sender.pressing() || slot.sip_info_failed > 0;
         }
     }
 
@@ -793,6 +836,7 @@ impl Engine {
             }
             let bucket = (self.next_tick % SLOTS) as usize;
             self.next_tick += 1;
+            let mut info_due = Vec::new();
             for k in 0..self.wheel[bucket].len() {
                 let id = self.wheel[bucket][k];
                 let Some(Some(stream)) = self.streams.get_mut(id) else { continue };
@@ -801,7 +845,11 @@ impl Engine {
                 stream.sender.next_packet(&mut batch.arena);
                 batch.packets.push(RtpOut { to: stream.remote, start, len: batch.arena.len() - start, due });
                 self.figures.rtp_sent += 1;
+                if let (Owner::Caller(i), Some(key)) = (stream.owner, stream.sender.take_info_key()) {
+                    info_due.push((i, key));
+                }
             }
+            self.send_info_keys(now, &info_due);
         }
     }
 }

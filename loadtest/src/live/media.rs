@@ -1,10 +1,12 @@
 //! One call's RTP, as the generator sends and hears it: a 20 ms G.711
-//! sender that can press keys (RFC 4733 events or in-band tone pairs), and
-//! a receiver that counts loss and duplicates, keeps the RFC 3550 jitter
+//! sender that can press keys (RFC 4733 events or in-band tone pairs, and
+//! keeps the time of keys that travel in SIP INFO), and a receiver that counts loss and duplicates, keeps the RFC 3550 jitter
 //! estimate and decodes what it hears for the audio checks.
 //!
-//! Owns packet contents only; never sockets or the clock: the engine says
-//! when a 20 ms slot is due and when a packet arrived.
+//! Owns packet contents and the pace of keys; never sockets, SIP or the
+//! clock: the engine says when a 20 ms slot is due and when a packet
+//! arrived, takes the INFO keys that fell due and says when each INFO's
+//! outcome came back.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -46,6 +48,9 @@ impl Voice {
 pub enum KeyMethod {
     Rfc4733,
     Inband,
+    /// One SIP INFO per key, sent by the engine when the key falls due
+    /// ([`RtpSender::take_info_key`]); the stream carries audio meanwhile.
+    SipInfo,
 }
 
 /// Slots of one RFC 4733 digit: five with growing duration (100 ms), then
@@ -53,6 +58,10 @@ pub enum KeyMethod {
 const EVENT_SLOTS: u32 = 5;
 const END_REPEATS: u32 = 3;
 const KEY_PAUSE_SLOTS: u32 = 5;
+/// A key by INFO holds the place an RFC 4733 key takes (its event and
+/// end packets, then the pause), so keys are paced alike whichever way
+/// they travel.
+const INFO_KEY_SLOTS: u32 = EVENT_SLOTS + END_REPEATS - 1 + KEY_PAUSE_SLOTS;
 
 #[derive(Debug, Clone, Copy)]
 struct EventInProgress {
@@ -75,7 +84,14 @@ pub struct RtpSender {
     event: Option<EventInProgress>,
     inband: VecDeque<i16>,
     pause: u32,
-    /// Keys sent, by method.
+    /// An INFO key fallen due, for the engine to send.
+    info_due: Option<char>,
+    /// The last INFO has no outcome yet: the next key waits for it, so
+    /// that INFOs reach the server in CSeq order (it answers a late one
+    /// 500, RFC 3261 12.2.2) and its digit collector sees them in order.
+    info_unanswered: bool,
+    /// Keys sent, by method (INFO keys are counted by the engine, which
+    /// knows whether the request could be sent).
     pub sent_rfc4733: u32,
     pub sent_inband: u32,
 }
@@ -94,6 +110,8 @@ impl RtpSender {
             event: None,
             inband: VecDeque::new(),
             pause: 0,
+            info_due: None,
+            info_unanswered: false,
             sent_rfc4733: 0,
             sent_inband: 0,
         }
@@ -102,20 +120,33 @@ impl RtpSender {
     /// Queues keys; RFC 4733 falls back to in-band when the peer did not
     /// accept telephone-event.
     pub fn press(&mut self, keys: &[char], method: KeyMethod) {
-        let method = if self.event_pt.is_none() { KeyMethod::Inband } else { method };
+        let method = if self.event_pt.is_none() && method == KeyMethod::Rfc4733 { KeyMethod::Inband } else { method };
         self.keys.extend(keys.iter().map(|k| (*k, method)));
     }
 
-    /// True while keys are queued or being sent.
+    /// True while keys are queued or being sent (an INFO key until its
+    /// outcome is known).
     pub fn pressing(&self) -> bool {
-        !self.keys.is_empty() || self.event.is_some() || !self.inband.is_empty()
+        !self.keys.is_empty() || self.event.is_some() || !self.inband.is_empty() || self.info_due.is_some() || self.info_unanswered
+    }
+
+    /// The INFO key that fell due on the last slot, if any: the engine
+    /// sends it and reports back with [`RtpSender::info_answered`].
+    pub fn take_info_key(&mut self) -> Option<char> {
+        self.info_due.take()
+    }
+
+    /// The last INFO key's outcome is known (or it could not be sent): the
+    /// next key may start once its pause is over.
+    pub fn info_answered(&mut self) {
+        self.info_unanswered = false;
     }
 
     /// The packet of the next 20 ms slot, appended to `out`.
     pub fn next_packet(&mut self, out: &mut Vec<u8>) {
         let slot_ts = self.ts;
         self.ts = self.ts.wrapping_add(FRAME as u32);
-        if self.event.is_none() && self.inband.is_empty() && self.pause == 0 {
+        if self.event.is_none() && self.inband.is_empty() && self.pause == 0 && !self.info_unanswered {
             self.start_next_key(slot_ts);
         }
         if let (Some(mut event), Some(pt)) = (self.event, self.event_pt) {
@@ -160,6 +191,11 @@ impl RtpSender {
                 // ITU-T Q.24: at least 40 ms of tone; 100 ms at -10 dBm0 each.
                 self.inband.extend(generate::dtmf_tones(&key.to_string(), 100, 0, -10.0));
                 self.sent_inband += 1;
+            }
+            KeyMethod::SipInfo => {
+                self.info_due = Some(key);
+                self.info_unanswered = true;
+                self.pause = INFO_KEY_SLOTS;
             }
         }
     }
@@ -352,6 +388,48 @@ mod tests {
         let mut pcm = Vec::new();
         decode_into(Law::Pcmu, &p[0].payload, &mut pcm);
         assert!(tone_share(&pcm, 697.0) > 0.3, "the row tone of 1 is in the first frame");
+    }
+
+    #[test]
+    fn info_keys_fall_due_on_the_rfc4733_pace_each_after_the_last_ones_outcome() {
+        let mut s = sender(Some(101));
+        s.press(&['4', '2', '#'], KeyMethod::SipInfo);
+        let (mut due, mut outcome_at) = (Vec::new(), None);
+        for slot in 0..60 {
+            let p = packets(&mut s, 1);
+            assert_eq!(p[0].payload_type, 0, "slot {slot}: INFO keys leave the audio as it is");
+            if let Some(key) = s.take_info_key() {
+                assert!(outcome_at.is_none(), "one INFO at a time");
+                due.push((slot, key));
+                // The second INFO's outcome is late (a retransmission).
+                outcome_at = Some(slot + if key == '2' { 20 } else { 3 });
+            }
+            if outcome_at == Some(slot) {
+                assert!(s.pressing());
+                s.info_answered();
+                outcome_at = None;
+            }
+        }
+        // An RFC 4733 key takes 12 slots (7 event packets, 5 of pause):
+        // the second key falls due on slot 12; the third waits for the
+        // second one's late outcome (slot 32).
+        assert_eq!(due, vec![(0, '4'), (12, '2'), (33, '#')]);
+        assert!(!s.pressing());
+        assert_eq!((s.sent_rfc4733, s.sent_inband), (0, 0));
+
+        let mut r = sender(Some(101));
+        r.press(&['4', '2'], KeyMethod::Rfc4733);
+        let starts: Vec<usize> = packets(&mut r, 40).iter().enumerate().filter(|(_, p)| p.marker).map(|(i, _)| i).collect();
+        assert_eq!(starts, vec![0, 12], "the same pace by RFC 4733");
+    }
+
+    #[test]
+    fn info_keys_need_no_telephone_event() {
+        let mut s = sender(None);
+        s.press(&['9'], KeyMethod::SipInfo);
+        packets(&mut s, 1);
+        assert_eq!(s.take_info_key(), Some('9'));
+        assert_eq!(s.sent_inband, 0);
     }
 
     #[test]

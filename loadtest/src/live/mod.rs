@@ -385,6 +385,7 @@ pub fn expected_records(engine: &Engine) -> Vec<records::Expected> {
             survey_answers: (c.caller.talked && c.caller.survey_answers == 3).then_some(3),
             keys_rfc4733: c.keys_rfc4733,
             keys_inband: c.keys_inband,
+            keys_sip_info: c.keys_sip_info,
         })
         .collect()
 }

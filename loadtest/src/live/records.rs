@@ -25,8 +25,10 @@ pub struct Expected {
     pub survey_answers: Option<u32>,
     pub keys_rfc4733: u32,
     pub keys_inband: u32,
-    /// The call ended while a key was being sent: the server may or may
-    /// not have counted it, so keys are not compared.
+    /// Keys sent by SIP INFO (one request each).
+    pub keys_sip_info: u32,
+    /// The call ended while a key was being sent, or an INFO key failed:
+    /// the server may or may not have counted it, so keys are not compared.
     pub keys_cut: bool,
 }
 
@@ -45,6 +47,7 @@ pub struct RecordsReport {
     /// Keys the server counted on our calls, by method.
     pub digits_rfc4733: i64,
     pub digits_inband: i64,
+    pub digits_sip_info: i64,
     /// The first few mismatches, described (no caller numbers: indexes).
     pub examples: Vec<String>,
 }
@@ -121,6 +124,7 @@ pub fn compare(expected: &[Expected], records: &[Vec<FinishedCall>]) -> RecordsR
         report.server_rtp_lost += call.record.rtp_packets_lost.max(0);
         report.digits_rfc4733 += call.record.digits_rfc4733;
         report.digits_inband += call.record.digits_inband;
+        report.digits_sip_info += call.record.digits_sip_info;
         let Some(disposition) = e.disposition else { continue };
         if call.disposition() != disposition && Some(call.disposition()) != e.also {
             report.wrong_disposition += 1;
@@ -136,10 +140,11 @@ pub fn compare(expected: &[Expected], records: &[Vec<FinishedCall>]) -> RecordsR
             report.wrong_survey += 1;
             note(&mut report, format!("call {index}: {} survey answers, expected {n}", call.survey_answers.len()));
         }
-        let keys = (call.record.digits_rfc4733, call.record.digits_inband);
-        if !e.keys_cut && keys != (i64::from(e.keys_rfc4733), i64::from(e.keys_inband)) {
+        let keys = (call.record.digits_rfc4733, call.record.digits_inband, call.record.digits_sip_info);
+        let sent = (i64::from(e.keys_rfc4733), i64::from(e.keys_inband), i64::from(e.keys_sip_info));
+        if !e.keys_cut && keys != sent {
             report.wrong_keys += 1;
-            note(&mut report, format!("call {index}: keys (rfc4733, in-band) {keys:?}, sent ({}, {})", e.keys_rfc4733, e.keys_inband));
+            note(&mut report, format!("call {index}: keys (rfc4733, in-band, sip-info) {keys:?}, sent {sent:?}"));
         }
     }
     report
@@ -151,7 +156,7 @@ mod tests {
     use ivr_store::{CallDetails, CallRecord};
 
     fn record(disposition: Disposition, path: &str, rfc4733: i64) -> FinishedCall {
-        let record = CallRecord { call_id: "x".into(), digits_rfc4733: rfc4733, ..CallRecord::default() };
+        let record = CallRecord { call_id: "x".into(), digits_rfc4733: rfc4733, digits_sip_info: 2, ..CallRecord::default() };
         let details = CallDetails { disposition: Some(disposition), ivr_path: path.into(), ..CallDetails::default() };
         FinishedCall { record, details, ..FinishedCall::default() }
     }
@@ -164,6 +169,7 @@ mod tests {
             survey_answers: None,
             keys_rfc4733: 3,
             keys_inband: 0,
+            keys_sip_info: 2,
             keys_cut: false,
             also: None,
         }
@@ -186,6 +192,23 @@ mod tests {
         assert_eq!((r.wrong_disposition, r.wrong_path, r.wrong_keys), (1, 1, 1));
         assert_eq!(r.problems(), 5);
         assert_eq!(r.examples.len(), 5);
+    }
+
+    #[test]
+    fn keys_are_compared_per_method_unless_the_call_cut_one() {
+        let path = "welcome>choose-language[1]>lang-ca>main[2]";
+        let good = record(Disposition::CompletedInIvr, path, 3);
+        let mut by_info_missing = good.clone();
+        by_info_missing.record.digits_sip_info = 1;
+        let mut as_other_method = good.clone();
+        (as_other_method.record.digits_sip_info, as_other_method.record.digits_rfc4733) = (0, 5);
+        let mut cut = expected(Some(Disposition::CompletedInIvr));
+        cut.keys_cut = true;
+        let e = vec![expected(Some(Disposition::CompletedInIvr)), expected(Some(Disposition::CompletedInIvr)), expected(Some(Disposition::CompletedInIvr)), cut];
+        let r = compare(&e, &[vec![good], vec![by_info_missing.clone()], vec![as_other_method], vec![by_info_missing]]);
+        assert_eq!(r.wrong_keys, 2, "{:?}", r.examples);
+        assert_eq!(r.examples[0], "call 1: keys (rfc4733, in-band, sip-info) (3, 0, 1), sent (3, 0, 2)");
+        assert_eq!((r.digits_rfc4733, r.digits_sip_info), (14, 4));
     }
 
     #[test]

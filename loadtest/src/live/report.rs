@@ -62,12 +62,15 @@ pub struct RtpSummary {
 pub struct DtmfSummary {
     pub rfc4733_sent: u64,
     pub inband_sent: u64,
-    /// Keys of journeys drawn for SIP INFO, sent as RFC 4733 (see
-    /// docs/benchmarks.md: the shared user agent sends no INFO yet).
-    pub sip_info_sent_as_rfc4733: u64,
+    /// Keys sent by SIP INFO, one `application/dtmf-relay` request each.
+    pub sip_info_sent: u64,
+    /// INFO keys that failed: an error status, no answer by Timer F
+    /// (408), or not sendable (a problem of the run when not zero).
+    pub sip_info_failed: u64,
     /// As the server's records count them (when the records were read).
     pub rfc4733_recognised: Option<i64>,
     pub inband_recognised: Option<i64>,
+    pub sip_info_recognised: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,10 +225,15 @@ pub fn live_report(mode: &str, finished: &Finished, records: Option<RecordsRepor
     let dtmf = DtmfSummary {
         rfc4733_sent: engine.calls.iter().map(|c| u64::from(c.keys_rfc4733)).sum(),
         inband_sent: engine.calls.iter().map(|c| u64::from(c.keys_inband)).sum(),
-        sip_info_sent_as_rfc4733: engine.calls.iter().map(|c| u64::from(c.keys_info_as_rfc4733)).sum(),
+        sip_info_sent: engine.calls.iter().map(|c| u64::from(c.keys_sip_info)).sum(),
+        sip_info_failed: engine.calls.iter().map(|c| u64::from(c.sip_info_failed)).sum(),
         rfc4733_recognised: None,
         inband_recognised: None,
+        sip_info_recognised: None,
     };
+    if dtmf.sip_info_failed > 0 {
+        problems.push(format!("{} of {} SIP INFO keys failed", dtmf.sip_info_failed, dtmf.sip_info_sent));
+    }
     LiveReport {
         mode: mode.to_owned(),
         elapsed_s: finished.elapsed.as_secs_f64(),
@@ -295,6 +303,7 @@ pub fn live_report(mode: &str, finished: &Finished, records: Option<RecordsRepor
 pub fn with_records(mut report: LiveReport, records: RecordsReport) -> LiveReport {
     report.dtmf.rfc4733_recognised = Some(records.digits_rfc4733);
     report.dtmf.inband_recognised = Some(records.digits_inband);
+    report.dtmf.sip_info_recognised = Some(records.digits_sip_info);
     if records.problems() > 0 {
         report.problems.push(format!(
             "records: {} missing, {} duplicated, {} wrong disposition, {} wrong path, {} wrong survey, {} wrong keys",
