@@ -57,7 +57,7 @@ impl UserAgent {
     /// A final response to our INFO (`Some(status)`) or its Timer F (`None`).
     pub(super) fn on_info_result(&mut self, leg: LegId, status: Option<u16>) {
         // After the leg's terminal event its id is never used again (crate invariant).
-        if !self.legs.get(&leg).is_some_and(|l| !l.terminal_reported) {
+        if self.legs.get(&leg).is_none_or(|l| l.terminal_reported) {
             return;
         }
         let status = status.unwrap_or(TIMEOUT_STATUS);
