@@ -16,6 +16,10 @@
 # Env:
 #   IVR_BIN  the ivr binary (default target/release/ivr)
 #   DIR      the bench folder (default /tmp/012-live-bench; emptied first)
+#   SIP      the SIP address (default 127.0.0.1:45060)
+#   HTTP     the console and /health address (default 127.0.0.1:45080)
+#   RTP      the RTP port range (default 46000-53999)
+#   (two benchmark servers side by side need their own DIR, SIP, HTTP, RTP)
 # Then, for example (from the repository root):
 #   PID=$(loadtest/bench/live-server.sh 10)
 #   target/release/loadtest capacity --server 127.0.0.1:45060 --start 100 --step 100 \
@@ -28,6 +32,9 @@ AGENTS=${1:-70}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IVR_BIN=${IVR_BIN:-$ROOT/target/release/ivr}
 DIR=${DIR:-/tmp/012-live-bench}
+SIP=${SIP:-127.0.0.1:45060}
+HTTP=${HTTP:-127.0.0.1:45080}
+RTP=${RTP:-46000-53999}
 [[ -x $IVR_BIN ]] || { echo "no ivr binary: cargo build --release -p ivr (or set IVR_BIN)" >&2; exit 2; }
 
 rm -rf "$DIR"
@@ -67,11 +74,11 @@ EOF
 "$IVR_BIN" check "$DIR/dialplans/012.toml" >&2
 
 cd "$DIR"
-"$IVR_BIN" serve --sip 127.0.0.1:45060 --http 127.0.0.1:45080 --prompts "$ROOT/prompts" \
-  --rtp-ports 46000-53999 --config "$DIR/ivr.toml" --db "sqlite://$DIR/ivr.db" > "$DIR/ivr.log" 2>&1 &
+"$IVR_BIN" serve --sip "$SIP" --http "$HTTP" --prompts "$ROOT/prompts" \
+  --rtp-ports "$RTP" --config "$DIR/ivr.toml" --db "sqlite://$DIR/ivr.db" > "$DIR/ivr.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 150); do
-  if curl -sf -o /dev/null http://127.0.0.1:45080/health; then
+  if curl -sf -o /dev/null "http://$HTTP/health"; then
     echo "$pid"
     echo "ivr $pid ready: files in $DIR (agents $DIR/dialplans/agents.toml, queues $DIR/dialplans/queues.toml, db sqlite://$DIR/ivr.db, key $DIR/data/pseudonym.key)" >&2
     exit 0
