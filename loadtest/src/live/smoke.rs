@@ -47,12 +47,12 @@ pub struct SmokeConfig {
 }
 
 impl SmokeConfig {
-    /// The CI profile: 28 calls/s for 9 s (about 250 calls, nearly all of
+    /// The CI profile: 22 calls/s for 12 s (about 265 calls, nearly all of
     /// them up at once: no journey but the abandoning caller's is shorter
     /// than 18 s), 60 operators (the queue's callers arrive faster than 40
     /// could take them with 2 s of wrap-up).
     pub fn ci(ivr: PathBuf, root: PathBuf) -> SmokeConfig {
-        SmokeConfig { ivr, root, calls_per_sec: 28.0, arrivals: Duration::from_secs(9), operators: 60, seed: 12, progress: true, keep: false }
+        SmokeConfig { ivr, root, calls_per_sec: 22.0, arrivals: Duration::from_secs(12), operators: 60, seed: 12, progress: true, keep: false }
     }
 }
 
