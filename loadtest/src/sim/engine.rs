@@ -5,7 +5,9 @@
 //! Owns the wiring between the cores, as the server's engine does it: the
 //! interpreter's actions become prompt timers, queue entries, callback
 //! requests and records; the ACD's outputs become agents ringing, answering
-//! and hanging up, and queue outcomes for the interpreter. Must never read
+//! and hanging up, and queue outcomes for the interpreter; the ACD's
+//! AGENTLOGIN/AGENTLOGOFF/PAUSE/UNPAUSE log lines become staffing events,
+//! handed to the storage thread with the records. Must never read
 //! the wall clock or sleep, and never drain ACD outputs while a call is
 //! taken out of the table (`step_call` only feeds inputs and commands;
 //! `drain_acd` runs after it, at the top of every event).
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ivr_acd::{Acd, AcdOutput, AgentId, CallId, CallbackNumber, EndedBy, QueueId};
 use ivr_dialplan::interpreter::{Action, CallContext, Input, Interpreter, QueueOutcome, WaitingFor};
+use ivr_store::report::{AgentStaffingEvent, StaffingChange};
 use ivr_store::{CallEventKind, Disposition, FinishedCall};
 use jiff::Timestamp;
 
@@ -25,7 +28,7 @@ use super::SimError;
 use super::call::{Pressing, QueueStage, SimCall};
 use super::line::{Line, QUEUE, agent_login};
 use super::staffing::StaffingPlan;
-use super::writer::RecordSink;
+use super::writer::{Batch, RecordSink};
 
 /// The gap between two keys of one answer.
 const INTER_DIGIT: Duration = Duration::from_millis(250);
@@ -87,6 +90,8 @@ pub(super) struct Engine<'a> {
     owners: Vec<Owner>,
     rng: fastrand::Rng,
     batch: Vec<FinishedCall>,
+    /// Agents' staffing changes since the last batch was sent.
+    staffing: Vec<AgentStaffingEvent>,
     batch_size: usize,
     sink: &'a mut RecordSink,
     stats: EngineStats,
@@ -141,6 +146,7 @@ impl<'a> Engine<'a> {
             owners: Vec::with_capacity(expected_calls),
             rng: fastrand::Rng::with_seed(seed ^ 0x5eed_ca11),
             batch: Vec::with_capacity(batch_size),
+            staffing: Vec::new(),
             batch_size: batch_size.max(1),
             sink,
             stats: EngineStats::default(),
@@ -192,8 +198,8 @@ impl<'a> Engine<'a> {
             }
             self.drain_acd(now)?;
         }
-        if !self.batch.is_empty() {
-            let batch = std::mem::take(&mut self.batch);
+        if !self.batch.is_empty() || !self.staffing.is_empty() {
+            let batch = Batch { records: std::mem::take(&mut self.batch), staffing: std::mem::take(&mut self.staffing) };
             self.sink.send(batch)?;
         }
         self.stats.dispositions =
@@ -533,8 +539,8 @@ impl<'a> Engine<'a> {
             self.scratch = outputs;
         }
         if self.batch.len() >= self.batch_size {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-            self.sink.send(batch)?;
+            let records = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+            self.sink.send(Batch { records, staffing: std::mem::take(&mut self.staffing) })?;
         }
         Ok(())
     }
@@ -564,15 +570,20 @@ impl<'a> Engine<'a> {
                     *owner = Owner::Gone;
                 }
             }
-            AcdOutput::Log(event) if self.timeline => {
+            AcdOutput::Log(event) => {
                 let at_ms = self.base_ms + event.at_ms as i64;
-                if let Some(slot) = event.call.and_then(|c| self.live_slot(c.0))
+                if let Some(change) = StaffingChange::from_queue_log(event.kind.name()) {
+                    if let Some(agent) = event.agent.and_then(|a| self.acd.agent_login_name(a)) {
+                        self.staffing.push(AgentStaffingEvent { agent: agent.to_owned(), at_ms, change });
+                    }
+                } else if self.timeline
+                    && let Some(slot) = event.call.and_then(|c| self.live_slot(c.0))
                     && let Some(c) = self.call_mut(slot)
                 {
                     c.event(at_ms, CallEventKind::Queue, event.kind.name());
                 }
             }
-            AcdOutput::Log(_) | AcdOutput::Announce { .. } | AcdOutput::AgentStateChanged { .. } => {}
+            AcdOutput::Announce { .. } | AcdOutput::AgentStateChanged { .. } => {}
         }
     }
 

@@ -2,7 +2,8 @@
 //! its journey through the real 012 dialplan interpreter, the real ACD with
 //! a staffing plan sized by Erlang C, and the real call-record store, on a
 //! simulated clock with no sockets; then the yearly report from the stored
-//! records, set against what Erlang C predicted.
+//! records and the agents' staffing intervals (as the server stores them,
+//! from the ACD's logins and logoffs), set against what Erlang C predicted.
 //!
 //! Owns the simulation ([`run`]): loading the line once (`line.rs`), the
 //! staffing plan and its prediction (`staffing.rs`), the event loop
@@ -166,6 +167,8 @@ pub struct SimReport {
     pub engine: EngineStats,
     pub stored_records: u64,
     pub batches: u64,
+    /// Agents' staffing intervals stored (`agent_staffing`).
+    pub stored_staffing: u64,
     pub plan: StaffingPlan,
     pub prediction: Prediction,
     /// The store's report over the profile, by day.
@@ -190,12 +193,12 @@ impl SimReport {
             "stored_records": self.stored_records,
             "batches": self.batches,
             "staffing": { "peak_agents": self.plan.peak_agents(), "aht_secs": self.plan.aht_secs,
-                          "agent_hours": self.prediction.agent_hours },
+                          "agent_hours": self.prediction.agent_hours, "intervals": self.stored_staffing },
             "predicted": self.prediction,
             "measured": {
                 "offered": t.offered, "queued": t.queued, "answered": t.answered, "abandoned": t.abandoned,
                 "service_level": t.service_level(), "asa_secs": t.asa_s(), "abandon_rate": t.abandon_rate(),
-                "aht_secs": t.aht_s(), "satisfaction": t.satisfaction(), "surveys": t.surveys(),
+                "aht_secs": t.aht_s(), "occupancy": t.occupancy(), "satisfaction": t.satisfaction(), "surveys": t.surveys(),
             },
             "timings": self.timings,
         })
@@ -247,6 +250,7 @@ pub fn run(config: &SimConfig) -> Result<SimReport, SimError> {
         engine,
         stored_records: stored.records,
         batches: stored.batches,
+        stored_staffing: stored.staffing_intervals,
         plan,
         prediction,
         report: stored.report,
@@ -278,10 +282,11 @@ pub fn summary(report: &SimReport) -> String {
         out.push_str(&format!("  {name:<20} {count}\n"));
     }
     out.push_str(&format!(
-        "staffing: peak {} agents, {:.0} agent-hours, AHT {:.0} s (talk + wrap-up + ring)\n",
+        "staffing: peak {} agents, {:.0} agent-hours, AHT {:.0} s (talk + wrap-up + ring); {} intervals stored\n",
         report.plan.peak_agents(),
         p.agent_hours,
-        report.plan.aht_secs
+        report.plan.aht_secs,
+        report.stored_staffing
     ));
     out.push_str(&format!(
         "                 measured (records)   Erlang C\n  service level  {:>18}   {:.1} %\n  ASA            {:>18}   {:.1} s\n  abandon rate   {:>18}   {:.1} %\n  queued         {:>18}   {:.0}\n",
@@ -294,6 +299,7 @@ pub fn summary(report: &SimReport) -> String {
         t.queued,
         p.queued_calls
     ));
+    out.push_str(&format!("  occupancy      {:>18}\n", pct(t.occupancy())));
     out.push_str(&format!(
         "  satisfaction   {:>18}   ({} scores)\n",
         t.satisfaction().map_or("-".to_owned(), |s| format!("{s:.2}")),

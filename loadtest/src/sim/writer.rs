@@ -1,7 +1,11 @@
 //! The simulation's storage thread: finished calls arrive in batches over a
 //! bounded channel and are inserted with `Store::insert_finished`, one
-//! transaction per batch, while the simulation goes on; at the end the
-//! thread runs the yearly report on what it stored.
+//! transaction per batch, while the simulation goes on; the agents' logins
+//! and logoffs ride along in the same batches and become staffing
+//! intervals (`agent_staffing`, the denominator of occupancy) through the
+//! server's own [`StaffingLog`] and `Store::insert_staffing`. At the end
+//! the thread closes the intervals still open at the end of the simulated
+//! period, stores them, and runs the report on what it stored.
 //!
 //! Owns the store connection and its tokio runtime (the simulation itself
 //! is synchronous). Must never write to a database that already holds
@@ -11,20 +15,32 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ivr_store::report::{ReportQuery, ReportTable, report};
+use ivr_store::report::{AgentStaffingEvent, ReportQuery, ReportTable, StaffingInterval, StaffingLog, report};
 use ivr_store::{FinishedCall, Store};
 
 use super::SimError;
 
 /// Batches in flight between the simulation and the store.
 const CHANNEL_BATCHES: usize = 4;
+/// Closed staffing intervals stored together (a few days' shifts).
+const STAFFING_BATCH: usize = 2_000;
+
+/// What the simulation hands the storage thread at once.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub records: Vec<FinishedCall>,
+    /// Agents' logins and logoffs, in time order.
+    pub staffing: Vec<AgentStaffingEvent>,
+}
 
 /// What the storage thread did.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub records: u64,
     pub batches: u64,
-    /// Time spent inside `insert_finished`.
+    /// Staffing intervals stored.
+    pub staffing_intervals: u64,
+    /// Time spent inside `insert_finished` and `insert_staffing`.
     pub insert_time: Duration,
     pub report: ReportTable,
     pub report_time: Duration,
@@ -33,7 +49,7 @@ pub struct Stored {
 /// The simulation's end of the channel.
 #[derive(Debug)]
 pub struct RecordSink {
-    tx: Option<SyncSender<Vec<FinishedCall>>>,
+    tx: Option<SyncSender<Batch>>,
     handle: Option<JoinHandle<Result<Stored, SimError>>>,
     /// Time the simulation spent blocked on a full channel.
     pub blocked: Duration,
@@ -41,7 +57,9 @@ pub struct RecordSink {
 
 impl RecordSink {
     /// Connects to `url` (creating the SQLite file), checks it holds no
-    /// call, and starts the thread. `query` is the report run at the end.
+    /// call, and starts the thread. `query` is the report run at the end;
+    /// agents still logged in at its end (`query.to`) are staffed until
+    /// then.
     pub fn start(url: &str, query: ReportQuery) -> Result<RecordSink, SimError> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(SimError::Runtime)?;
         let store = runtime.block_on(async {
@@ -63,7 +81,7 @@ impl RecordSink {
     }
 
     /// Hands a batch to the thread (waits while the channel is full).
-    pub fn send(&mut self, batch: Vec<FinishedCall>) -> Result<(), SimError> {
+    pub fn send(&mut self, batch: Batch) -> Result<(), SimError> {
         let t = Instant::now();
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
         self.blocked += t.elapsed();
@@ -80,20 +98,36 @@ impl RecordSink {
     }
 }
 
-async fn store_batches(store: Store, rx: Receiver<Vec<FinishedCall>>, query: ReportQuery) -> Result<Stored, SimError> {
+async fn store_batches(store: Store, rx: Receiver<Batch>, query: ReportQuery) -> Result<Stored, SimError> {
     let (mut records, mut batches, mut insert_time) = (0u64, 0u64, Duration::ZERO);
+    let mut staffing = StaffingLog::default();
+    let mut closed: Vec<StaffingInterval> = Vec::with_capacity(STAFFING_BATCH);
+    let mut staffing_intervals = 0u64;
     let result = async {
         // A blocking receive is fine: this runtime serves only this thread.
         while let Ok(batch) = rx.recv() {
             let t = Instant::now();
-            store.insert_finished(&batch).await?;
+            if !batch.records.is_empty() {
+                store.insert_finished(&batch.records).await?;
+                records += batch.records.len() as u64;
+                batches += 1;
+            }
+            closed.extend(batch.staffing.iter().filter_map(|event| staffing.apply(event)));
+            if closed.len() >= STAFFING_BATCH {
+                store.insert_staffing(&closed).await?;
+                staffing_intervals += closed.len() as u64;
+                closed.clear();
+            }
             insert_time += t.elapsed();
-            records += batch.len() as u64;
-            batches += 1;
         }
         let t = Instant::now();
+        closed.extend(staffing.close_all(query.to.as_millisecond()));
+        store.insert_staffing(&closed).await?;
+        staffing_intervals += closed.len() as u64;
+        insert_time += t.elapsed();
+        let t = Instant::now();
         let table = report(&store, &query).await?;
-        Ok(Stored { records, batches, insert_time, report: table, report_time: t.elapsed() })
+        Ok(Stored { records, batches, staffing_intervals, insert_time, report: table, report_time: t.elapsed() })
     }
     .await;
     store.close().await;

@@ -133,15 +133,8 @@ impl Engine {
     /// (`agent_staffing`, the denominator of occupancy). Never waits: a
     /// full queue loses the change, logged.
     pub(super) fn record_staffing(&mut self, now: Instant, event: &ivr_acd::QueueEvent) {
-        use ivr_acd::QueueEventKind;
         use ivr_store::report::{AgentStaffingEvent, StaffingChange};
-        let change = match event.kind {
-            QueueEventKind::AgentLogin => StaffingChange::LoggedIn,
-            QueueEventKind::AgentLogoff => StaffingChange::LoggedOut,
-            QueueEventKind::Pause { .. } => StaffingChange::Paused,
-            QueueEventKind::Unpause => StaffingChange::Unpaused,
-            _ => return,
-        };
+        let Some(change) = StaffingChange::from_queue_log(event.kind.name()) else { return };
         let (Some(records), Some(agent)) = (&self.records, event.agent) else { return };
         let Some(name) = self.acd.agent_login_name(agent) else { return };
         let staffing = AgentStaffingEvent { agent: name.to_owned(), at_ms: self.clock.epoch_ms(now), change };

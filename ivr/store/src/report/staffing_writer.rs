@@ -36,6 +36,22 @@ pub enum StaffingChange {
     Unpaused,
 }
 
+impl StaffingChange {
+    /// The change a queue-log line names (`AGENTLOGIN`, `AGENTLOGOFF`,
+    /// `PAUSE`, `UNPAUSE`, the ACD's `QueueEventKind::name`); `None` for
+    /// every other line. The server and the simulated year both map the
+    /// ACD's log through this, so their intervals mean the same.
+    pub fn from_queue_log(name: &str) -> Option<StaffingChange> {
+        match name {
+            "AGENTLOGIN" => Some(StaffingChange::LoggedIn),
+            "AGENTLOGOFF" => Some(StaffingChange::LoggedOut),
+            "PAUSE" => Some(StaffingChange::Paused),
+            "UNPAUSE" => Some(StaffingChange::Unpaused),
+            _ => None,
+        }
+    }
+}
+
 /// One agent event, at wall-clock epoch milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentStaffingEvent {
@@ -167,6 +183,17 @@ mod tests {
 
     fn interval(agent: &str, from_ms: i64, to_ms: i64, state: StaffingState) -> StaffingInterval {
         StaffingInterval { agent: agent.to_owned(), from_ms, to_ms, state }
+    }
+
+    #[test]
+    fn queue_log_names_map_to_staffing_changes_and_nothing_else_does() {
+        assert_eq!(StaffingChange::from_queue_log("AGENTLOGIN"), Some(StaffingChange::LoggedIn));
+        assert_eq!(StaffingChange::from_queue_log("AGENTLOGOFF"), Some(StaffingChange::LoggedOut));
+        assert_eq!(StaffingChange::from_queue_log("PAUSE"), Some(StaffingChange::Paused));
+        assert_eq!(StaffingChange::from_queue_log("UNPAUSE"), Some(StaffingChange::Unpaused));
+        for other in ["CONNECT", "WRAPUP", "ENTERQUEUE", "agentlogin", ""] {
+            assert_eq!(StaffingChange::from_queue_log(other), None, "{other}");
+        }
     }
 
     #[test]
