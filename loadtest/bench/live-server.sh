@@ -4,7 +4,9 @@
 # `ivr` on fixed loopback ports with the repository's 012 dialplan and
 # prompts, changed only where a benchmark needs it:
 #   - the calendar staffed every day, all day, holidays included (the knee
-#     must not depend on the day it runs);
+#     must not depend on the day it runs), or, with STAFFED=never, staffed
+#     at no hour at all (a closed line: every operator caller meets the
+#     out-of-hours contact options);
 #   - 2 s of wrap-up instead of 30 (operators' times are scaled down);
 #   - AGENTS demo operators op000, op001, ... with every skill (passwords
 #     demo-opNNN-012: never outside a benchmark);
@@ -19,12 +21,16 @@
 #   SIP      the SIP address (default 127.0.0.1:45060)
 #   HTTP     the console and /health address (default 127.0.0.1:45080)
 #   RTP      the RTP port range (default 46000-53999)
+#   STAFFED  always (default) or never: the calendar's staffed hours
 #   (two benchmark servers side by side need their own DIR, SIP, HTTP, RTP)
 # Then, for example (from the repository root):
 #   PID=$(loadtest/bench/live-server.sh 10)
 #   target/release/loadtest capacity --server 127.0.0.1:45060 --start 100 --step 100 \
 #       --max 3000 --hold-secs 10 --max-deviation-ms 2 --server-pid $PID
 #   kill $PID
+# A closed line (callers leave messages and callback requests):
+#   PID=$(STAFFED=never loadtest/bench/live-server.sh 10)
+#   target/release/loadtest run --server 127.0.0.1:45060 --line closed ...
 set -euo pipefail
 
 AGENTS=${1:-70}
@@ -35,17 +41,24 @@ DIR=${DIR:-/tmp/012-live-bench}
 SIP=${SIP:-127.0.0.1:45060}
 HTTP=${HTTP:-127.0.0.1:45080}
 RTP=${RTP:-46000-53999}
+STAFFED=${STAFFED:-always}
+case $STAFFED in
+  always) HOURS='monday-sunday = ["00:00-24:00"]' ;;
+  never) HOURS='monday-sunday = []' ;;
+  *) echo "STAFFED must be always or never" >&2; exit 2 ;;
+esac
 [[ -x $IVR_BIN ]] || { echo "no ivr binary: cargo build --release -p ivr (or set IVR_BIN)" >&2; exit 2; }
 
 rm -rf "$DIR"
 mkdir -p "$DIR/dialplans/calendars"
 cp "$ROOT/dialplans/012.toml" "$DIR/dialplans/"
 sed 's/^wrap_up_secs = .*/wrap_up_secs = 2/' "$ROOT/dialplans/queues.toml" > "$DIR/dialplans/queues.toml"
-# The repository's calendar, staffed every day at every hour, holidays included.
-sed -e 's/^monday-saturday = \["07:00-23:00"\]/monday-sunday = ["00:00-24:00"]/' \
+# The repository's calendar, staffed every day at every hour, holidays
+# included (STAFFED=always), or at none (STAFFED=never).
+sed -e "s/^monday-saturday = \[\"07:00-23:00\"\]/$HOURS/" \
     -e 's/^closed_on = \["catalonia"\]/closed_on = []/' \
     "$ROOT/dialplans/calendars/catalonia.toml" > "$DIR/dialplans/calendars/catalonia.toml"
-grep -q '^monday-sunday = \["00:00-24:00"\]' "$DIR/dialplans/calendars/catalonia.toml" ||
+grep -qxF "$HOURS" "$DIR/dialplans/calendars/catalonia.toml" ||
   { echo "the calendar's staffed hours were not found: update this script" >&2; exit 1; }
 {
   echo "# $AGENTS demo operators for a benchmark server (loadtest/bench/live-server.sh)"
@@ -80,7 +93,7 @@ pid=$!
 for _ in $(seq 1 150); do
   if curl -sf -o /dev/null "http://$HTTP/health"; then
     echo "$pid"
-    echo "ivr $pid ready: files in $DIR (agents $DIR/dialplans/agents.toml, queues $DIR/dialplans/queues.toml, db sqlite://$DIR/ivr.db, key $DIR/data/pseudonym.key)" >&2
+    echo "ivr $pid ready (staffed: $STAFFED): files in $DIR (agents $DIR/dialplans/agents.toml, queues $DIR/dialplans/queues.toml, db sqlite://$DIR/ivr.db, key $DIR/data/pseudonym.key)" >&2
     exit 0
   fi
   kill -0 "$pid" 2>/dev/null || { echo "ivr stopped: see $DIR/ivr.log" >&2; tail -5 "$DIR/ivr.log" >&2; exit 1; }

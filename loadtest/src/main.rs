@@ -262,6 +262,21 @@ struct LiveArgs {
     audio_check_share: f64,
     #[arg(long, default_value_t = 12)]
     seed: u64,
+    /// The server's line during the run: `open` (staffed: operators are
+    /// asked for in the queue) or `closed` (out of hours: the contact
+    /// options). The generator cannot read the server's calendar:
+    /// `STAFFED=never loadtest/bench/live-server.sh` serves a closed line.
+    #[arg(long, default_value = "open")]
+    line: live::Line,
+    /// Register only the first N operators of --agents (fewer operators
+    /// than the server knows: callers wait in the queue).
+    #[arg(long)]
+    operators: Option<usize>,
+    /// Share of queued callers (0 to 1) who press the queue's callback key
+    /// when still waiting after their callback time (default: the line's
+    /// mix, 0.05).
+    #[arg(long, value_parser = share_in_0_1)]
+    callback_in_queue: Option<f64>,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
@@ -294,8 +309,15 @@ impl LiveArgs {
         c.server_pid = self.server_pid;
         c.progress = !self.quiet;
         c.audio_check_share = self.audio_check_share;
+        c.line = self.line;
+        if let Some(share) = self.callback_in_queue {
+            c.mix.callback_in_queue = share;
+        }
         if let (Some(agents), Some(queues)) = (&self.agents, &self.queues) {
             c.operators = live::operator::operators_from_files(queues, agents)?;
+            if let Some(n) = self.operators {
+                c.operators.truncate(n);
+            }
         }
         Ok(c)
     }

@@ -3,6 +3,16 @@
 //! which keys its [`Journey`] presses, when it gives up, and what record the
 //! server should keep of it.
 //!
+//! Beside the menus, the queue and the survey, the script follows the
+//! flow's contact options: a queued caller whose journey has
+//! `callback_in_queue_after` presses the queue's callback key ("1") once it
+//! has waited that long (scaled like patience), then "1" for its own number;
+//! with the line closed ([`Line::Closed`]: the generator cannot read the
+//! server's calendar, the run says it) an operator caller hears
+//! `out-of-hours` and `contact-options` and replies by its
+//! [`crate::traffic::ContactChoice`]: a callback, a message (spoken with the
+//! stream's voice after the beep, ended with '#'), goodbye, or hang up.
+//!
 //! Owns the caller's decisions only. It never touches sockets, SIP or the
 //! clock: the engine hands it `now`, what it heard, and the fact that the
 //! call was answered, and carries out the [`Effects`] it returns (press keys,
@@ -30,6 +40,10 @@ const AFTER_PROMPT: Duration = Duration::from_millis(400);
 const TONE_FRAMES: u32 = 5;
 /// No operator tone for this many frames: the operator has gone.
 const QUIET_FRAMES: u32 = 10;
+/// A message lasts the journey's length scaled, within these bounds (long
+/// enough for the server to hear speech, short enough for a bounded run).
+const MESSAGE_MIN: Duration = Duration::from_secs(2);
+const MESSAGE_MAX: Duration = Duration::from_secs(30);
 /// After the goodbye, the server's BYE is due within this.
 const BYE_WITHIN: Duration = Duration::from_secs(4);
 /// A prompt not heard within twice its length and this: move on.
@@ -50,7 +64,31 @@ enum Step {
     /// The topic's information was heard to its end (dialplan `*-served`).
     Served,
     Queue,
+    /// Speaks (the stream's voice) after the message beep, then '#'.
+    Speak,
+    EndMessage,
     AwaitBye,
+}
+
+/// Whether the line's staffed calendar is open during the run: the flow's
+/// `operator` node sends callers to the queue, or to `out-of-hours`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Line {
+    #[default]
+    Open,
+    Closed,
+}
+
+impl std::str::FromStr for Line {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Line, String> {
+        match text {
+            "open" => Ok(Line::Open),
+            "closed" => Ok(Line::Closed),
+            other => Err(format!("`{other}`: the line is `open` or `closed`")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +156,19 @@ pub struct Caller {
     heard_samples: u64,
     media_due: Option<u64>,
     abandon_at: Option<Instant>,
+    /// Queued: when the caller presses the queue's callback key.
+    callback_at: Option<Instant>,
     time_scale: f64,
+    /// Open: operators are asked for in the queue; closed: out of hours.
+    pub line: Line,
+    /// Asked for an operator with the line closed (`out_of_hours`).
+    pub out_of_hours: bool,
+    /// Pressed the queue's callback key while waiting.
+    pub queue_callback: bool,
+    /// Pressed "1" (this number) at the callback offer.
+    pub callback_requested: bool,
+    /// Spoke a message after the beep and ended it with '#'.
+    pub message_left: bool,
     recent: VecDeque<i16>,
     window: Option<Window>,
     tone_frames: u32,
@@ -161,7 +211,13 @@ impl Caller {
             heard_samples: 0,
             media_due: None,
             abandon_at: None,
+            callback_at: None,
             time_scale,
+            line: Line::Open,
+            out_of_hours: false,
+            queue_callback: false,
+            callback_requested: false,
+            message_left: false,
             recent: VecDeque::with_capacity(LEAD),
             window: None,
             tone_frames: 0,
@@ -185,10 +241,7 @@ impl Caller {
 
     /// When the engine must call [`Caller::wake`] next.
     pub fn next_wake(&self) -> Option<Instant> {
-        match (self.due, self.abandon_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.due, self.abandon_at, self.callback_at].into_iter().flatten().min()
     }
 
     /// The 200 OK arrived: the welcome plays (no barge-in), then the
@@ -211,6 +264,11 @@ impl Caller {
         }
         if self.abandon_at.is_some_and(|t| t <= now) && matches!(self.phase, Phase::Ivr | Phase::Queue { .. }) {
             return self.hang_up();
+        }
+        if let Phase::Queue { since } = self.phase
+            && self.callback_at.is_some_and(|t| t <= now && self.due.is_none_or(|d| t < d))
+        {
+            return self.press_queue_callback(now, since, prompts);
         }
         if let Phase::Queue { since } = self.phase
             && self.due.is_some_and(|t| t <= now)
@@ -288,6 +346,22 @@ impl Caller {
                         return Effects { check: effects.check.or(next.check), ..next };
                     }
                 }
+                // The callback key may cross the operator's answer (the
+                // offer rings until the number is registered): the
+                // operator's voice takes the caller out of the callback.
+                Phase::Ivr if self.queue_callback && !self.callback_requested => {
+                    self.tone_frames = if share > 0.5 { self.tone_frames + 1 } else { 0 };
+                    if self.tone_frames >= TONE_FRAMES {
+                        self.steps.clear();
+                        self.window = None;
+                        self.media_due = None;
+                        self.phase = Phase::Talking;
+                        self.talked = true;
+                        self.due = None;
+                        self.quiet_frames = 0;
+                        return effects;
+                    }
+                }
                 Phase::Ivr | Phase::Done => {}
             }
         }
@@ -312,6 +386,7 @@ impl Caller {
         self.phase = Phase::Done;
         self.due = None;
         self.abandon_at = None;
+        self.callback_at = None;
         check
     }
 
@@ -346,7 +421,22 @@ impl Caller {
         self.window = None;
         self.due = None;
         self.abandon_at = None;
+        self.callback_at = None;
         Effects { hang_up: true, ..Effects::default() }
+    }
+
+    /// Waited long enough in the queue: the callback key, then the offer.
+    fn press_queue_callback(&mut self, now: Instant, since: Instant, prompts: &PromptLibrary) -> Effects {
+        self.queue_wait = Some(now - since);
+        self.queue_callback = true;
+        self.callback_at = None;
+        self.due = None;
+        self.tone_frames = 0;
+        self.phase = Phase::Ivr;
+        self.keys.push(("queue".to_owned(), "1".to_owned()));
+        self.callback_offer();
+        let next = self.advance(now, prompts);
+        Effects { press: Some(Keys::one('1')), ..next }
     }
 
     fn open_window(&mut self, prompts: &PromptLibrary, id: &'static str, listen: Listen) -> Option<Duration> {
@@ -391,7 +481,21 @@ impl Caller {
                     self.media_due = None;
                     self.phase = Phase::Queue { since: now };
                     self.due = Some(now + self.scaled(self.journey.patience));
+                    self.callback_at = self.journey.callback_in_queue_after.map(|after| now + self.scaled(after));
                     return effects;
+                }
+                Step::Speak => {
+                    // The stream's voice goes on all call long: the
+                    // message is what the server records after its beep.
+                    self.media_due = None;
+                    self.due = Some(now + self.scaled(self.journey.message_length).clamp(MESSAGE_MIN, MESSAGE_MAX));
+                    return effects;
+                }
+                Step::EndMessage => {
+                    self.keys.push(("leave-message".to_owned(), "#".to_owned()));
+                    self.message_left = true;
+                    self.steps.extend([Step::Hear("message-saved", Listen::Whole), Step::Hear("goodbye", Listen::Whole), Step::AwaitBye]);
+                    effects.press = Some(Keys::one('#'));
                 }
                 Step::AwaitBye => {
                     self.media_due = None;
@@ -436,12 +540,26 @@ impl Caller {
     }
 
     fn info(&mut self) {
-        let Some(info) = self.journey.topic.info_prompt() else { return self.to_operator() };
+        let Some(info) = self.journey.topic.info_prompt() else { return self.ask_for_operator() };
         self.steps.extend([Step::Hear(info, Listen::Whole), Step::Served, Step::Hear("info-options", Listen::Barge), Step::Reply("info-options")]);
     }
 
-    fn to_operator(&mut self) {
-        self.steps.extend([Step::Hear("to-operator", Listen::Whole), Step::Queue]);
+    fn ask_for_operator(&mut self) {
+        match self.line {
+            Line::Open => self.steps.extend([Step::Hear("to-operator", Listen::Whole), Step::Queue]),
+            Line::Closed => {
+                self.out_of_hours = true;
+                self.steps.extend([
+                    Step::Hear("out-of-hours", Listen::Whole),
+                    Step::Hear("contact-options", Listen::Barge),
+                    Step::Reply("contact-options"),
+                ]);
+            }
+        }
+    }
+
+    fn callback_offer(&mut self) {
+        self.steps.extend([Step::Hear("callback-offer", Listen::Barge), Step::Reply("callback-offer")]);
     }
 
     fn main_menu(&mut self) {
@@ -455,13 +573,23 @@ impl Caller {
                 self.language = Language::ALL.into_iter().find(|l| l.key() == key).unwrap_or(Language::Ca);
                 self.main_menu();
             }
-            "main-menu" if key == Topic::Other.key() => self.to_operator(),
+            "main-menu" if key == Topic::Other.key() => self.ask_for_operator(),
             "main-menu" => self.info(),
             "info-options" => match key {
                 '1' => self.info(),
-                '2' => self.to_operator(),
+                '2' => self.ask_for_operator(),
                 _ => self.main_menu(),
             },
+            "contact-options" => match key {
+                '1' => self.callback_offer(),
+                // The beep follows the prompt; the recording starts after it.
+                '2' => self.steps.extend([Step::Hear("leave-message", Listen::Whole), Step::Speak, Step::EndMessage]),
+                _ => self.steps.extend([Step::Hear("goodbye", Listen::Whole), Step::AwaitBye]),
+            },
+            "callback-offer" => {
+                self.callback_requested = true;
+                self.steps.extend([Step::Hear("callback-registered", Listen::Whole), Step::Hear("goodbye", Listen::Whole), Step::AwaitBye]);
+            }
             "survey-overall" => self.steps.extend([Step::Hear("survey-resolved", Listen::Barge), Step::Reply("survey-resolved")]),
             "survey-resolved" => self.steps.extend([Step::Hear("survey-operator", Listen::Barge), Step::Reply("survey-operator")]),
             "survey-operator" => {
@@ -475,8 +603,15 @@ impl Caller {
     pub fn expected_disposition(&self) -> Disposition {
         if self.talked {
             Disposition::Answered
+        } else if self.callback_requested {
+            // The server keeps the caller's clear number for the callback.
+            Disposition::CalledBack
+        } else if self.message_left {
+            Disposition::MessageLeft
         } else if self.queue_wait.is_some() || matches!(self.phase, Phase::Queue { .. }) {
             Disposition::AbandonedInQueue
+        } else if self.out_of_hours {
+            Disposition::OutOfHours
         } else if self.served {
             Disposition::CompletedInIvr
         } else {
@@ -543,6 +678,28 @@ mod tests {
     /// prompts' media clock), the caller's timers when due, until it hangs
     /// up or `limit` passes. Returns the keys pressed and the hang-up time.
     fn run_calls(c: &mut Caller, lib: &PromptLibrary, t0: Instant, limit: Duration) -> (Vec<String>, Option<Instant>) {
+        let (pressed, end) = play_server(c, lib, t0, limit, |_| false);
+        (pressed, end.filter(|_| c.is_done()))
+    }
+
+    /// As `run_calls` until the caller waits for the server's BYE after the
+    /// flow's goodbye; returns when the wait began (`None`: it hung up, or
+    /// `limit` passed).
+    fn until_goodbye(c: &mut Caller, lib: &PromptLibrary, t0: Instant, limit: Duration) -> (Vec<String>, Option<Instant>) {
+        let (pressed, end) = play_server(c, lib, t0, limit, |c| c.steps.front() == Some(&Step::AwaitBye));
+        (pressed, end.filter(|_| !c.is_done()))
+    }
+
+    /// The server's side for `run_calls` and `until_goodbye`: stops at the
+    /// caller's hang-up or when `stop` holds (returning the time), or at
+    /// `limit` (returning `None`).
+    fn play_server(
+        c: &mut Caller,
+        lib: &PromptLibrary,
+        t0: Instant,
+        limit: Duration,
+        stop: impl Fn(&Caller) -> bool,
+    ) -> (Vec<String>, Option<Instant>) {
         let mut pressed = Vec::new();
         let mut effects = c.answered(t0, lib);
         let mut t = t0;
@@ -550,7 +707,7 @@ mod tests {
             if let Some(k) = effects.press.take() {
                 pressed.push(k.as_slice().iter().collect());
             }
-            if effects.hang_up {
+            if effects.hang_up || stop(c) {
                 return (pressed, Some(t));
             }
             if t >= t0 + limit {
@@ -649,6 +806,117 @@ mod tests {
         c.ended();
         assert_eq!(c.survey_answers, 0);
         assert_eq!(c.expected_disposition(), Disposition::Answered);
+    }
+
+    fn closed_line_caller(choice: ContactChoice) -> Caller {
+        let mut j = journey(Intent::Operator, Topic::Other);
+        j.contact_choice = choice;
+        let mut c = Caller::new("600000010".into(), j, 0.1);
+        c.line = Line::Closed;
+        c
+    }
+
+    #[test]
+    fn a_queued_caller_presses_the_callback_key_after_its_scaled_wait_and_leaves_its_own_number() {
+        let lib = library();
+        let mut j = journey(Intent::Operator, Topic::Other);
+        j.callback_in_queue_after = Some(Duration::from_secs(60));
+        let mut c = Caller::new("600000009".into(), j, 0.1);
+        let t0 = Instant::now();
+        let (pressed, goodbye) = until_goodbye(&mut c, &lib, t0, Duration::from_secs(120));
+        // Language, operator, the queue's callback key, "1": this number.
+        assert_eq!(pressed, vec!["2", "6", "1", "1"]);
+        // 60 s scaled by 0.1: six seconds in the queue, not its patience.
+        assert_eq!(c.queue_wait, Some(Duration::from_secs(6)));
+        assert!(c.queue_callback && c.callback_requested);
+        assert!(goodbye.is_some(), "hears callback-registered and goodbye, then waits for the BYE");
+        c.bye_received();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.expected_disposition(), Disposition::CalledBack);
+        // The server's BYE and an operator's answer may still have crossed.
+        assert_eq!(c.also_accepted(), Some(Disposition::Answered));
+    }
+
+    #[test]
+    fn a_queued_caller_whose_patience_ends_first_gives_up_without_a_callback() {
+        let lib = library();
+        let mut j = journey(Intent::Operator, Topic::Other);
+        j.callback_in_queue_after = Some(Duration::from_secs(120));
+        let mut c = Caller::new("600000011".into(), j, 0.1);
+        let (pressed, _) = run_calls(&mut c, &lib, Instant::now(), Duration::from_secs(120));
+        assert_eq!(pressed, vec!["2", "6"]);
+        assert_eq!(c.queue_wait, Some(Duration::from_secs(10)));
+        assert_eq!(c.expected_disposition(), Disposition::AbandonedInQueue);
+    }
+
+    #[test]
+    fn out_of_hours_a_caller_leaves_a_message_after_the_beep_and_ends_it_with_hash() {
+        let lib = library();
+        let mut c = closed_line_caller(ContactChoice::Message);
+        let t0 = Instant::now();
+        let (pressed, goodbye) = until_goodbye(&mut c, &lib, t0, Duration::from_secs(120));
+        assert_eq!(pressed, vec!["2", "6", "2", "#"]);
+        assert!(c.out_of_hours && c.message_left);
+        assert!(goodbye.is_some(), "hears message-saved and goodbye");
+        // Before the BYE: a message left out of hours.
+        assert_eq!(c.expected_disposition(), Disposition::MessageLeft);
+        c.bye_received();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.also_accepted(), None);
+    }
+
+    #[test]
+    fn a_message_is_spoken_for_its_scaled_length_within_bounds() {
+        let lib = library();
+        for (length, scale, spoken) in [(10, 0.1, 2.0), (60, 1.0, 30.0), (50, 0.1, 5.0)] {
+            let mut c = closed_line_caller(ContactChoice::Message);
+            c.journey.message_length = Duration::from_secs(length);
+            c.time_scale = scale;
+            c.steps.extend([Step::Speak, Step::EndMessage]);
+            let t0 = Instant::now();
+            assert!(c.advance(t0, &lib).press.is_none());
+            let end = c.next_wake().expect("the message's end");
+            assert_eq!(end.duration_since(t0).as_secs_f64(), spoken);
+            assert_eq!(c.wake(end, &lib).press, Some(Keys::one('#')));
+        }
+    }
+
+    #[test]
+    fn out_of_hours_a_caller_asks_for_a_callback_to_its_own_number() {
+        let lib = library();
+        let mut c = closed_line_caller(ContactChoice::Callback);
+        let (pressed, goodbye) = until_goodbye(&mut c, &lib, Instant::now(), Duration::from_secs(120));
+        assert_eq!(pressed, vec!["2", "6", "1", "1"]);
+        assert!(goodbye.is_some() && c.callback_requested && !c.queue_callback);
+        c.bye_received();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.expected_disposition(), Disposition::CalledBack);
+        assert_eq!(c.also_accepted(), None, "never queued: no operator can answer");
+    }
+
+    #[test]
+    fn out_of_hours_a_caller_says_goodbye_or_hangs_up_and_the_call_is_out_of_hours() {
+        let lib = library();
+        let mut c = closed_line_caller(ContactChoice::Goodbye);
+        let (pressed, goodbye) = until_goodbye(&mut c, &lib, Instant::now(), Duration::from_secs(120));
+        assert_eq!(pressed, vec!["2", "6", "3"]);
+        assert!(goodbye.is_some());
+        c.bye_received();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.expected_disposition(), Disposition::OutOfHours);
+
+        let mut c = closed_line_caller(ContactChoice::HangUp);
+        let (pressed, hung_up) = run_calls(&mut c, &lib, Instant::now(), Duration::from_secs(120));
+        assert_eq!(pressed, vec!["2", "6"]);
+        assert!(hung_up.is_some() && c.is_done());
+        assert_eq!(c.expected_disposition(), Disposition::OutOfHours);
+    }
+
+    #[test]
+    fn the_line_is_open_or_closed_by_name() {
+        assert_eq!("open".parse::<Line>(), Ok(Line::Open));
+        assert_eq!("closed".parse::<Line>(), Ok(Line::Closed));
+        assert!("shut".parse::<Line>().is_err());
     }
 
     #[test]

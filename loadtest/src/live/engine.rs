@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use ivr_sip::{CallEvent, LegId, OutgoingInvite, Output, TerminationReason, Transport, UaConfig, UserAgent};
 
-use super::caller::{Caller, Effects, OPERATOR_HZ};
+use super::caller::{Caller, Effects, Line, OPERATOR_HZ};
 use super::media::{KeyMethod, RtpReceiver, RtpSender, Voice, decode_into};
 use super::operator::{Operator, OperatorCall, OperatorConfig, Registration, scaled_talk, uri_user};
 use super::prompts::{PromptLibrary, PromptRef};
@@ -64,6 +64,9 @@ pub struct EngineConfig {
     /// the expected prompt; the others are timed and counted the same but
     /// not correlated, which is most of the generator's CPU at high load.
     pub audio_check_share: f64,
+    /// Whether the server's staffed calendar is open during the run (the
+    /// callers' script follows the queue or the out-of-hours branch).
+    pub line: Line,
 }
 
 /// Why a generated call failed (beside what the records check finds).
@@ -309,6 +312,7 @@ impl Engine {
         let journey = self.config.mix.draw(&mut self.rng);
         let number = format!("6{:08}", (self.number_base + u64::from(index)) % 100_000_000);
         let mut caller = Caller::new(number.clone(), journey, self.config.time_scale);
+        caller.line = self.config.line;
         caller.check_audio = self.config.audio_check_share >= 1.0 || self.rng.f64() < self.config.audio_check_share;
         let session = self.rng.u64(..1 << 40);
         let socket = index as usize % self.config.rtp_locals.len().max(1);

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::traffic::{JourneyMix, TrafficProfile};
+pub use caller::Line;
 use engine::{Engine, EngineConfig};
 use net::{Flow, ShellFigures, Sockets};
 use operator::OperatorConfig;
@@ -83,6 +84,10 @@ pub struct RunConfig {
     /// (1: every call; a capacity ramp can sample to leave the CPU to the
     /// server).
     pub audio_check_share: f64,
+    /// The server's line open (staffed) or closed during the run: the
+    /// generator cannot read its calendar (`loadtest/bench/live-server.sh`
+    /// with `STAFFED=never` closes it).
+    pub line: Line,
 }
 
 impl RunConfig {
@@ -106,6 +111,7 @@ impl RunConfig {
             server_pid: None,
             progress: true,
             audio_check_share: 1.0,
+            line: Line::Open,
         }
     }
 }
@@ -113,7 +119,12 @@ impl RunConfig {
 /// The line's journey mix as the live generator can carry it: callers who
 /// press nothing, or leave a survey question unanswered, wait on menu
 /// timeouts the script does not model yet; their share goes to
-/// self-service and to answered questions.
+/// self-service and to answered questions. Callbacks from the queue and
+/// the contact options (callback, message, goodbye, hang up) are scripted
+/// and keep their shares; the contact options are met with the line
+/// closed ([`RunConfig::line`]). Not scripted: the queue's own way out to
+/// `operators-unavailable` (its 900 s maximum wait, which a scaled
+/// patience does not reach, or a queue with nobody logged in).
 pub fn live_mix() -> JourneyMix {
     let mut mix = JourneyMix::default();
     mix.intents[0] += mix.intents[3];
@@ -367,6 +378,7 @@ fn start_engine(config: &RunConfig) -> Result<(Engine, Sockets, Instant), LiveEr
         seed: config.seed,
         setup_timeout: config.setup_timeout,
         audio_check_share: config.audio_check_share,
+        line: config.line,
     };
     Ok((Engine::new(engine_config, library, start), sockets, start))
 }

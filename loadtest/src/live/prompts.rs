@@ -28,7 +28,7 @@ pub const EXCERPT_SKIP: usize = 2_000;
 pub const MIN_SCORE: f64 = 0.7;
 
 /// Prompt ids the generator's callers can meet on the 012 flow.
-pub const IDS: [&str; 16] = [
+pub const IDS: [&str; 22] = [
     "welcome",
     "choose-language",
     "main-menu",
@@ -45,6 +45,13 @@ pub const IDS: [&str; 16] = [
     "survey-operator",
     "survey-thanks",
     "goodbye",
+    // The contact options: out of hours, callback, message.
+    "out-of-hours",
+    "contact-options",
+    "callback-offer",
+    "callback-registered",
+    "leave-message",
+    "message-saved",
 ];
 
 #[derive(Debug)]

@@ -213,10 +213,7 @@ pub fn live_report(mode: &str, finished: &Finished, records: Option<RecordsRepor
     if let Some(r) = &records
         && r.problems() > 0
     {
-        problems.push(format!(
-            "records: {} missing, {} duplicated, {} wrong disposition, {} wrong path, {} wrong survey, {} wrong keys",
-            r.missing, r.duplicated, r.wrong_disposition, r.wrong_path, r.wrong_survey, r.wrong_keys
-        ));
+        problems.push(r.summary());
     }
     let pending = engine.checks_pending();
     if pending > 0 {
@@ -305,10 +302,7 @@ pub fn with_records(mut report: LiveReport, records: RecordsReport) -> LiveRepor
     report.dtmf.inband_recognised = Some(records.digits_inband);
     report.dtmf.sip_info_recognised = Some(records.digits_sip_info);
     if records.problems() > 0 {
-        report.problems.push(format!(
-            "records: {} missing, {} duplicated, {} wrong disposition, {} wrong path, {} wrong survey, {} wrong keys",
-            records.missing, records.duplicated, records.wrong_disposition, records.wrong_path, records.wrong_survey, records.wrong_keys
-        ));
+        report.problems.push(records.summary());
     }
     report.records = Some(records);
     report.ok = report.problems.is_empty();
