@@ -33,7 +33,21 @@
 //!   different SSRC replaces it only once the current one has been silent
 //!   for [`SOURCE_SWITCH_SILENCE`] (a peer or B2BUA restarting its stream),
 //!   so a stray stream cannot reset the statistics.
+//! - Receive statistics follow the source's SSRC, not the payload type:
+//!   a peer sends its RFC 4733 events (and comfort noise) in the audio's
+//!   RTP stream, taking the next sequence numbers of that SSRC, so they
+//!   count in RFC 3550 A.1/A.3 like audio. Counting only audio would read
+//!   every event packet as a lost one (seven per key from our load
+//!   generator). They stay out of the jitter estimate (A.8): an event's
+//!   packets repeat its start timestamp while being sent 20 ms apart.
+//!   Events on another SSRC (SIPp's DTMF pcaps) are passed up uncounted.
+//! - Loss is RFC 3550 A.3 only: expected = extended highest sequence
+//!   received − base + 1, lost = expected − received. Nothing is expected
+//!   from elapsed time, so a peer that stops sending before its BYE (or
+//!   before ours) has lost nothing.
 
+#[cfg(test)]
+mod loss_tests;
 mod receive;
 mod stamped;
 
@@ -145,9 +159,12 @@ pub struct RtpStats {
     pub octets_received: u64,
     pub audio_packets_received: u64,
     pub telephone_event_packets_received: u64,
-    /// RFC 3550 A.3 for the current audio source.
+    /// RFC 3550 A.3 for the current audio source: extended highest
+    /// sequence received − base + 1, over every packet of its SSRC (audio,
+    /// RFC 4733 events, comfort noise), never from elapsed time.
     pub expected: u64,
-    /// Cumulative lost (A.3): negative when duplicates outnumber losses.
+    /// Cumulative lost (A.3): `expected` − packets received from the
+    /// source; negative when duplicates outnumber losses.
     pub lost: i64,
     /// Fraction lost (1/256) in the last RTCP interval we reported.
     pub fraction_lost: u8,
@@ -195,7 +212,8 @@ pub struct RtpSession {
 
     last_activity: Instant,
     source: Option<SourceStats>,
-    last_audio_at: Instant,
+    /// When the audio source last sent a packet (any payload type).
+    last_source_at: Instant,
     /// Middle NTP bits of the peer's last SR and when it arrived.
     last_sr: Option<(u32, Instant)>,
     sent_since_report: bool,
@@ -236,7 +254,7 @@ impl RtpSession {
             rtcp_latched: false,
             last_activity: now,
             source: None,
-            last_audio_at: now,
+            last_source_at: now,
             last_sr: None,
             sent_since_report: false,
             next_rtcp_at: now + first_rtcp,
@@ -285,8 +303,11 @@ impl RtpSession {
         };
         match kind {
             PacketKind::Audio => self.receive_audio(now, &packet),
-            PacketKind::TelephoneEvent => self.stats.telephone_event_packets_received += 1,
-            PacketKind::Other => {}
+            PacketKind::TelephoneEvent => {
+                self.stats.telephone_event_packets_received += 1;
+                self.receive_in_sequence(now, &packet);
+            }
+            PacketKind::Other => self.receive_in_sequence(now, &packet),
         }
         Ok(ReceivedRtp { kind, packet })
     }
@@ -295,7 +316,7 @@ impl RtpSession {
         self.stats.audio_packets_received += 1;
         let switch = match &self.source {
             None => true,
-            Some(s) => s.ssrc != packet.ssrc && now.saturating_duration_since(self.last_audio_at) >= SOURCE_SWITCH_SILENCE,
+            Some(s) => s.ssrc != packet.ssrc && now.saturating_duration_since(self.last_source_at) >= SOURCE_SWITCH_SILENCE,
         };
         if switch {
             self.source = Some(SourceStats::new(packet.ssrc, packet.sequence));
@@ -304,16 +325,23 @@ impl RtpSession {
         let Some(source) = self.source.as_mut().filter(|s| s.ssrc == packet.ssrc) else {
             return; // A concurrent foreign stream: passed up, not counted.
         };
-        self.last_audio_at = now;
+        self.last_source_at = now;
         let outcome = source.update_seq(packet.sequence);
-        match outcome {
-            SeqOutcome::Duplicate => self.stats.duplicates += 1,
-            SeqOutcome::OutOfOrder => self.stats.out_of_order += 1,
-            _ => {}
-        }
+        count_outcome(&mut self.stats, outcome);
         if outcome.counted() {
             source.update_jitter(arrival, packet.timestamp);
         }
+    }
+
+    /// A packet of another payload type (an RFC 4733 event, comfort noise)
+    /// from the audio source takes a sequence number of its stream: it
+    /// counts in A.1/A.3, not in jitter (see the module's choices).
+    fn receive_in_sequence(&mut self, now: Instant, packet: &RtpPacket<'_>) {
+        let Some(source) = self.source.as_mut().filter(|s| s.ssrc == packet.ssrc) else {
+            return; // Before any audio, or another source: passed up, not counted.
+        };
+        self.last_source_at = now;
+        count_outcome(&mut self.stats, source.update_seq(packet.sequence));
     }
 
     /// Reads a compound RTCP datagram from the peer.
@@ -534,6 +562,14 @@ impl RtpSession {
     fn media_clock(&self, now: Instant) -> u32 {
         let nanos = now.saturating_duration_since(self.start).as_nanos();
         (nanos * u128::from(Codec::SAMPLE_RATE) / 1_000_000_000) as u32
+    }
+}
+
+fn count_outcome(stats: &mut RtpStats, outcome: SeqOutcome) {
+    match outcome {
+        SeqOutcome::Duplicate => stats.duplicates += 1,
+        SeqOutcome::OutOfOrder => stats.out_of_order += 1,
+        _ => {}
     }
 }
 
