@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ivr_store::Disposition;
 
 use super::media::{FRAME, tone_share};
-use super::prompts::{LEAD, PromptLibrary, PromptRef};
+use super::prompts::{EXCERPT_SKIP, LEAD, PromptLibrary, PromptRef};
 use crate::traffic::{Intent, Journey, JourneyState, Keys, Language, Reply, Topic};
 
 /// The simulated operators' voice: a steady tone the callers listen for.
@@ -135,6 +135,8 @@ struct Window {
     /// The prompt's first audible frame has arrived: the window fills
     /// from there (a server that starts a prompt late is followed).
     audible: bool,
+    /// Where in `samples` the onset was heard.
+    onset: usize,
     /// Samples to hear from the onset before the script moves on.
     listen: u64,
 }
@@ -241,7 +243,8 @@ impl Caller {
 
     /// When the engine must call [`Caller::wake`] next.
     pub fn next_wake(&self) -> Option<Instant> {
-        [self.due, self.abandon_at, self.callback_at].into_iter().flatten().min()
+        let callback_at = self.callback_at.filter(|_| matches!(self.phase, Phase::Queue { .. }));
+        [self.due, self.abandon_at, callback_at].into_iter().flatten().min()
     }
 
     /// The 200 OK arrived: the welcome plays (no barge-in), then the
@@ -298,6 +301,7 @@ impl Caller {
         if let Some(window) = self.window.as_mut() {
             if !window.audible && crate::audio::rms_dbfs(samples) > ONSET_DBFS {
                 window.audible = true;
+                window.onset = window.samples.len();
                 // The prompt's own leading silence is behind us already.
                 let spoken = window.listen.saturating_sub(window.prompt.silence as u64);
                 self.media_due = Some(self.heard_samples - samples.len() as u64 + spoken);
@@ -325,15 +329,19 @@ impl Caller {
                         self.talked = true;
                         self.due = None;
                         self.abandon_at = None;
+                        self.callback_at = None;
                         self.quiet_frames = 0;
                     }
                 }
                 Phase::Talking => {
                     self.quiet_frames = if share < 0.2 { self.quiet_frames + 1 } else { 0 };
                     if self.quiet_frames >= QUIET_FRAMES {
-                        // The operator hung up: the survey, or goodbye.
+                        // The operator hung up: the survey, or goodbye. A
+                        // caller whose callback key crossed the answer
+                        // left the queue for the callback node, which the
+                        // server does not leave for the survey: it hangs up.
                         self.phase = Phase::Ivr;
-                        if self.journey.survey.is_none() {
+                        if self.journey.survey.is_none() || self.queue_callback {
                             let hang = self.hang_up();
                             return Effects { check: effects.check, ..hang };
                         }
@@ -391,10 +399,12 @@ impl Caller {
     }
 
     /// The open window, for checking, if it already holds the prompt's
-    /// opening (it is left open otherwise).
+    /// opening, the whole excerpt after the onset (it is left open
+    /// otherwise: a prompt cut before, by the run's end for instance, is
+    /// not judged on a part of its excerpt).
     fn take_window_check(&mut self) -> Option<(Arc<PromptRef>, Vec<i16>)> {
         let w = self.window.as_ref()?;
-        if !w.audible || w.samples.len() < LEAD / 2 + w.prompt.excerpt.len() {
+        if !w.audible || w.samples.len() < w.onset + EXCERPT_SKIP + w.prompt.excerpt.len() {
             return None;
         }
         let w = self.window.take()?;
@@ -448,7 +458,7 @@ impl Caller {
             Listen::Barge => length.min(MENU_LISTEN),
         };
         let listen = (listen.as_secs_f64() * 8000.0) as u64;
-        self.window = Some(Window { prompt, samples: self.recent.iter().copied().collect(), audible: false, listen });
+        self.window = Some(Window { prompt, samples: self.recent.iter().copied().collect(), audible: false, onset: 0, listen });
         Some(length)
     }
 
@@ -835,6 +845,56 @@ mod tests {
         assert_eq!(c.expected_disposition(), Disposition::CalledBack);
         // The server's BYE and an operator's answer may still have crossed.
         assert_eq!(c.also_accepted(), Some(Disposition::Answered));
+    }
+
+    /// A run that never ended: an answered caller kept its callback time,
+    /// already past, as its next wake, and the engine woke it again and
+    /// again.
+    #[test]
+    fn a_caller_answered_before_its_callback_time_has_no_wake_left_from_the_queue() {
+        let lib = library();
+        let mut j = journey(Intent::Operator, Topic::Other);
+        j.callback_in_queue_after = Some(Duration::from_secs(60));
+        j.survey = None;
+        let mut c = Caller::new("600000012".into(), j, 0.1);
+        let t0 = Instant::now();
+        run_calls(&mut c, &lib, t0, Duration::from_secs(20));
+        assert!(matches!(c.phase, Phase::Queue { .. }));
+        let tone: Vec<i16> = (0..FRAME).map(|i| (6000.0 * (2.0 * std::f64::consts::PI * OPERATOR_HZ * i as f64 / 8000.0).sin()) as i16).collect();
+        let t1 = t0 + Duration::from_secs(21);
+        for _ in 0..TONE_FRAMES {
+            c.audio(t1, &tone, &lib);
+        }
+        assert_eq!(c.phase, Phase::Talking);
+        assert_eq!(c.next_wake(), None);
+        assert!(c.wake(t1 + Duration::from_secs(60), &lib).press.is_none());
+        assert!(!c.queue_callback && c.phase == Phase::Talking);
+    }
+
+    /// Seen live: the callback key pressed while an operator's phone rang;
+    /// the operator answered before the number was registered.
+    #[test]
+    fn a_callback_key_that_crosses_the_operators_answer_ends_as_an_answered_call_without_survey() {
+        let lib = library();
+        let mut j = journey(Intent::Operator, Topic::Other);
+        j.callback_in_queue_after = Some(Duration::from_secs(60));
+        let mut c = Caller::new("600000013".into(), j, 0.1);
+        let t0 = Instant::now();
+        let (pressed, _) = play_server(&mut c, &lib, t0, Duration::from_secs(60), |c| c.queue_callback);
+        assert_eq!(pressed, vec!["2", "6", "1"]);
+        let tone: Vec<i16> = (0..FRAME).map(|i| (6000.0 * (2.0 * std::f64::consts::PI * OPERATOR_HZ * i as f64 / 8000.0).sin()) as i16).collect();
+        let t1 = t0 + Duration::from_secs(40);
+        for _ in 0..TONE_FRAMES {
+            c.audio(t1, &tone, &lib);
+        }
+        assert_eq!(c.phase, Phase::Talking);
+        let mut hung_up = false;
+        for _ in 0..QUIET_FRAMES {
+            hung_up |= c.audio(t1, &[0; FRAME], &lib).hang_up;
+        }
+        assert!(hung_up && c.is_done() && !c.callback_requested);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.expected_disposition(), Disposition::Answered);
     }
 
     #[test]
