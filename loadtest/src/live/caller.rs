@@ -139,6 +139,37 @@ struct Window {
     onset: usize,
     /// Samples to hear from the onset before the script moves on.
     listen: u64,
+    /// Opened as our keys left: see [`AfterKey`].
+    after_key: Option<AfterKey>,
+}
+
+/// A window opened as the caller's keys leave still hears, for a moment,
+/// the prompt the keys interrupt: the server stops it only once a key has
+/// arrived, and a loaded server then takes a while (silence) to start the
+/// next prompt. So the onset is the first loud frame after a quiet one;
+/// should no quiet frame come within [`AFTER_KEY_FRAMES`] (a server that
+/// switched within one 20 ms slot), the first loud frame after those
+/// (an in-band key takes the server 40 to 60 ms to hear).
+/// Without this a slow server's next prompt was timed from the tail of the
+/// interrupted menu: the caller moved on early and its check missed the
+/// prompt.
+#[derive(Debug, Clone, Copy, Default)]
+struct AfterKey {
+    frames: u32,
+    quiet_seen: bool,
+}
+
+const AFTER_KEY_FRAMES: u32 = 8;
+
+impl AfterKey {
+    /// Whether this frame (`loud` or not) is the next prompt's onset.
+    fn onset(&mut self, loud: bool) -> bool {
+        self.frames += 1;
+        if !loud {
+            self.quiet_seen = true;
+        }
+        loud && (self.quiet_seen || self.frames > AFTER_KEY_FRAMES)
+    }
 }
 
 /// A frame louder than this starts a prompt (G.711 idle is far below).
@@ -195,6 +226,8 @@ pub struct Caller {
     /// it per call with the run's audio-check share). Unchecked calls are
     /// still timed on the media they hear and count loss and jitter.
     pub check_audio: bool,
+    /// Keys were just pressed: the next window opens with [`AfterKey`].
+    keys_leaving: bool,
 }
 
 impl Caller {
@@ -234,6 +267,7 @@ impl Caller {
             problems: Vec::new(),
             checks_pending: 0,
             check_audio: true,
+            keys_leaving: false,
         }
     }
 
@@ -299,7 +333,14 @@ impl Caller {
             self.recent.push_back(*s);
         }
         if let Some(window) = self.window.as_mut() {
-            if !window.audible && crate::audio::rms_dbfs(samples) > ONSET_DBFS {
+            let onset = !window.audible && {
+                let loud = crate::audio::rms_dbfs(samples) > ONSET_DBFS;
+                match window.after_key.as_mut() {
+                    Some(after_key) => after_key.onset(loud),
+                    None => loud,
+                }
+            };
+            if onset {
                 window.audible = true;
                 window.onset = window.samples.len();
                 // The prompt's own leading silence is behind us already.
@@ -444,6 +485,7 @@ impl Caller {
         self.tone_frames = 0;
         self.phase = Phase::Ivr;
         self.keys.push(("queue".to_owned(), "1".to_owned()));
+        self.keys_leaving = true;
         self.callback_offer();
         let next = self.advance(now, prompts);
         Effects { press: Some(Keys::one('1')), ..next }
@@ -458,7 +500,8 @@ impl Caller {
             Listen::Barge => length.min(MENU_LISTEN),
         };
         let listen = (listen.as_secs_f64() * 8000.0) as u64;
-        self.window = Some(Window { prompt, samples: self.recent.iter().copied().collect(), audible: false, onset: 0, listen });
+        let after_key = std::mem::take(&mut self.keys_leaving).then(AfterKey::default);
+        self.window = Some(Window { prompt, samples: self.recent.iter().copied().collect(), audible: false, onset: 0, listen, after_key });
         Some(length)
     }
 
@@ -506,6 +549,7 @@ impl Caller {
                     self.message_left = true;
                     self.steps.extend([Step::Hear("message-saved", Listen::Whole), Step::Hear("goodbye", Listen::Whole), Step::AwaitBye]);
                     effects.press = Some(Keys::one('#'));
+                    self.keys_leaving = true;
                 }
                 Step::AwaitBye => {
                     self.media_due = None;
@@ -525,6 +569,7 @@ impl Caller {
                         }
                         self.after_keys(menu, keys.as_slice());
                         effects.press = Some(keys);
+                        self.keys_leaving = true;
                     }
                     Reply::HangUp => return self.hang_up(),
                     Reply::Wait => {
@@ -713,9 +758,14 @@ mod tests {
         let mut pressed = Vec::new();
         let mut effects = c.answered(t0, lib);
         let mut t = t0;
+        // Frames since the last key: like the server, the interrupted
+        // prompt's tail goes on for a frame, then one frame of silence
+        // before the next prompt.
+        let mut since_key = u32::MAX;
         loop {
             if let Some(k) = effects.press.take() {
                 pressed.push(k.as_slice().iter().collect());
+                since_key = 0;
             }
             if effects.hang_up || stop(c) {
                 return (pressed, Some(t));
@@ -724,7 +774,9 @@ mod tests {
                 return (pressed, None);
             }
             t += Duration::from_millis(20);
-            effects = c.audio(t, &[1000; FRAME], lib);
+            since_key = since_key.saturating_add(1);
+            let level = if since_key == 2 { 0 } else { 1000 };
+            effects = c.audio(t, &[level; FRAME], lib);
             if !effects.hang_up && effects.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
                 effects = c.wake(t, lib);
             }
@@ -1025,6 +1077,56 @@ mod tests {
         // The welcome (5.99 s, less its own silence, + 0.4 s), then 2.5 s of
         // the language menu and a 1 s think, all from the onset.
         assert!((9.0..10.2).contains(&after), "{after}");
+    }
+
+    /// Loud audio until the language key; then `tail` loud frames (the
+    /// interrupted menu), `gap` quiet ones (a server slow to start the
+    /// next prompt), then the main menu, loud, until the next key. Returns
+    /// the seconds from the main menu's real onset to that key.
+    fn main_menu_key_after(tail: usize, gap: usize) -> f64 {
+        let lib = library();
+        let mut c = Caller::new("600000009".into(), journey(Intent::SelfService, Topic::Work), 1.0);
+        let t0 = Instant::now();
+        let mut t = t0;
+        let mut e = c.answered(t0, &lib);
+        let mut presses = 0;
+        let mut since_first_press = 0;
+        let mut main_onset = None;
+        while t < t0 + Duration::from_secs(60) {
+            if e.press.is_some() {
+                presses += 1;
+                if presses == 2 {
+                    return t.duration_since(main_onset.expect("the main menu started")).as_secs_f64();
+                }
+            }
+            t += Duration::from_millis(20);
+            let frame = if presses == 0 {
+                [1000; FRAME]
+            } else {
+                since_first_press += 1;
+                if since_first_press <= tail || since_first_press > tail + gap { [1000; FRAME] } else { [0; FRAME] }
+            };
+            if presses == 1 && since_first_press == tail + gap + 1 {
+                main_onset = Some(t);
+            }
+            e = c.audio(t, &frame, &lib);
+            if e.press.is_none() && c.next_wake().is_some_and(|w| w <= t) {
+                e = c.wake(t, &lib);
+            }
+        }
+        panic!("no second key");
+    }
+
+    #[test]
+    fn a_menu_after_our_key_is_timed_from_its_own_onset_not_from_the_tail_of_the_menu_it_interrupted() {
+        let prompt_server = main_menu_key_after(2, 2);
+        // 0.7 s of silence before the server's next prompt: the caller waits
+        // for it instead of timing it from the interrupted menu's tail.
+        let slow_server = main_menu_key_after(3, 35);
+        assert!((slow_server - prompt_server).abs() < 0.021, "{slow_server} vs {prompt_server}");
+        // A switch with no quiet frame at all is timed from 0.16 s in at worst.
+        let no_gap = main_menu_key_after(0, 0);
+        assert!((0.0..0.19).contains(&(no_gap - prompt_server)), "{no_gap} vs {prompt_server}");
     }
 
     #[test]
