@@ -171,12 +171,16 @@ enum Command {
         ivr: Option<PathBuf>,
         #[arg(long, default_value = ".")]
         root: PathBuf,
-        #[arg(long, default_value_t = 12.0)]
-        calls_per_sec: f64,
-        #[arg(long, default_value_t = 25)]
-        arrival_secs: u64,
-        #[arg(long, default_value_t = 40)]
-        operators: usize,
+        /// Arrivals per second (default: the CI profile's, 22 calls/s for 12 s
+        /// with 60 operators; see loadtest/src/live/smoke.rs).
+        #[arg(long)]
+        calls_per_sec: Option<f64>,
+        /// How long calls arrive (default: the CI profile's).
+        #[arg(long)]
+        arrival_secs: Option<u64>,
+        /// Operators registered (default: the CI profile's).
+        #[arg(long)]
+        operators: Option<usize>,
         /// Keep the server's folder (log, database).
         #[arg(long)]
         keep: bool,
@@ -550,9 +554,9 @@ fn main() -> anyhow::Result<()> {
                 None => std::env::current_exe()?.with_file_name("ivr"),
             };
             let mut config = live::smoke::SmokeConfig::ci(ivr, root);
-            config.calls_per_sec = calls_per_sec;
-            config.arrivals = Duration::from_secs(arrival_secs);
-            config.operators = operators;
+            config.calls_per_sec = calls_per_sec.unwrap_or(config.calls_per_sec);
+            config.arrivals = arrival_secs.map_or(config.arrivals, Duration::from_secs);
+            config.operators = operators.unwrap_or(config.operators);
             config.keep = keep;
             let report = live::smoke::run(&config)?;
             write_json(&report, json_out.as_ref())?;
