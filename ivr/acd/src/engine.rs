@@ -35,6 +35,8 @@ pub enum AcdError {
     NotWaiting(CallId),
     #[error("{0} is not connected to an agent")]
     NotConnected(CallId),
+    #[error("{0} is ringing an agent: the offer goes on, no callback is taken")]
+    OfferRinging(CallId),
     #[error("{0} has no callback in progress")]
     NoCallbackInProgress(CallId),
     #[error("{0} is logged out")]
@@ -69,6 +71,10 @@ pub(crate) enum CallPhase {
     Waiting,
     /// In its place, ringing these agents.
     Offered { agents: Vec<AgentId>, since: Instant, expires: Option<Instant> },
+    /// In its place but not routable: the caller pressed the callback key
+    /// and is giving their number. No offer, announcement or maximum wait
+    /// until `request_callback` (or `caller_abandoned`).
+    ChoosingCallback,
     /// In its place, a callback attempt to be retried at `until`.
     Deferred { until: Instant },
     /// In its place, an agent reserved and the caller being called back.
@@ -555,16 +561,43 @@ impl Acd {
         Ok(())
     }
 
-    /// The caller asked to be called back at `number`, keeping their place.
-    /// From now on they are not announced to and do not time out.
+    /// The caller pressed the callback key: their place is held, unrouted,
+    /// while they give a number. Refused with [`AcdError::OfferRinging`]
+    /// (nothing changed) when an agent's phone already rings for them: the
+    /// offer wins, since the caller is about to be served, and cancelling
+    /// it would race the agent's answer (a 200 crossing the CANCEL leaves
+    /// either the agent on dead air or a caller bridged from the middle of
+    /// the callback questions). A call choosing a callback is never offered,
+    /// so an answer can never reach a caller who is giving their number.
+    pub fn choose_callback(&mut self, now: Instant, call: CallId) -> Result<(), AcdError> {
+        self.advance(now);
+        let c = self.calls.get_mut(&call).ok_or(AcdError::UnknownCall(call))?;
+        match c.phase {
+            CallPhase::Offered { .. } => Err(AcdError::OfferRinging(call)),
+            CallPhase::Waiting if c.callback.is_none() => {
+                c.phase = CallPhase::ChoosingCallback;
+                let key = c.key;
+                self.dirty_calls.remove(&key);
+                self.arm(TimerKey::Call(call));
+                Ok(())
+            }
+            _ => Err(AcdError::NotWaiting(call)),
+        }
+    }
+
+    /// The caller asked to be called back at `number`, keeping their place
+    /// (waiting, or after `choose_callback`). Refused while an agent's
+    /// phone rings for them (see `choose_callback`). From now on they are
+    /// not announced to and do not time out.
     pub fn request_callback(&mut self, now: Instant, call: CallId, number: CallbackNumber) -> Result<(), AcdError> {
         self.advance(now);
-        let c = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
-        if !matches!(c.phase, CallPhase::Waiting | CallPhase::Offered { .. }) || c.callback.is_some() {
-            return Err(AcdError::NotWaiting(call));
+        let c = self.calls.get_mut(&call).ok_or(AcdError::UnknownCall(call))?;
+        match c.phase {
+            CallPhase::Offered { .. } => return Err(AcdError::OfferRinging(call)),
+            CallPhase::Waiting | CallPhase::ChoosingCallback if c.callback.is_none() => {}
+            _ => return Err(AcdError::NotWaiting(call)),
         }
-        self.withdraw_offers(now, call, CancelReason::CallerLeft);
-        let c = self.calls.get_mut(&call).expect("checked above");
+        c.phase = CallPhase::Waiting;
         c.callback = Some(CallbackState { number, attempts: 0 });
         c.max_wait_at = None;
         c.next_announce = None;

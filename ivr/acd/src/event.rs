@@ -84,7 +84,8 @@ pub enum OfferFailure {
 pub enum CancelReason {
     /// Ring-all: another agent answered first.
     AnsweredElsewhere,
-    /// The caller hung up, or asked for a callback, while the phone rang.
+    /// The caller hung up while the phone rang (a callback key pressed
+    /// while it rings is refused: the offer goes on).
     CallerLeft,
     /// The offer timeout passed.
     Timeout,

@@ -275,8 +275,15 @@ impl Harness {
             Cmd::Callback(i) => {
                 let candidates = self.queued.keys().copied().filter(|c| !self.callback_requested.contains(c) && !self.callbacks.contains_key(c));
                 if let Some(call) = Self::pick(candidates, i) {
-                    self.acd.request_callback(now, call, CallbackNumber::new("600000000")).map_err(fail)?;
-                    self.callback_requested.insert(call);
+                    let ringing = self.offers.get(&call).is_some_and(|agents| !agents.is_empty());
+                    match self.acd.request_callback(now, call, CallbackNumber::new("600000000")) {
+                        Ok(()) => {
+                            prop_assert!(!ringing, "callback taken while {call} rang");
+                            self.callback_requested.insert(call);
+                        }
+                        Err(ivr_acd::AcdError::OfferRinging(c)) => prop_assert!(ringing && c == call, "{call} refused, not ringing"),
+                        Err(e) => return Err(fail(e)),
+                    }
                 }
             }
             Cmd::CallbackResult(i, answered) => {

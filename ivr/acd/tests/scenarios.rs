@@ -392,6 +392,46 @@ fn an_answered_callback_connects_the_reserved_agent() {
 }
 
 #[test]
+fn the_callback_key_is_refused_while_an_agent_rings_and_the_offer_goes_on() {
+    let mut s = sim("");
+    s.login(&["anna"]);
+    let anna = s.agent("anna");
+    assert_eq!(offers(&s.enqueue(1, CA, 0)), offer(&s, 1, "anna"));
+    assert_eq!(s.acd.choose_callback(s.now, CallId(1)), Err(AcdError::OfferRinging(CallId(1))));
+    let number = CallbackNumber::new("612345678");
+    assert_eq!(s.acd.request_callback(s.now, CallId(1), number), Err(AcdError::OfferRinging(CallId(1))));
+    assert!(s.actions().is_empty(), "no CANCEL: anna's phone goes on ringing");
+    s.wait(secs(4.0));
+    s.accept(1, "anna");
+    assert_eq!(s.acd.agent_state(anna), Some(AgentState::OnCall { call: CallId(1) }));
+    s.hang_up(1);
+    assert_eq!(s.acd.stats().answered, 1);
+    assert!(!s.log_names().contains(&"CALLBACKREQUESTED"));
+}
+
+#[test]
+fn a_caller_giving_a_callback_number_keeps_the_place_and_is_never_offered() {
+    let (mut s, anna) = anna_on_call_1("wrap_up_secs = 0\nannounce_interval_secs = 30\n", &[2, 3]);
+    s.acd.choose_callback(s.now, CallId(2)).expect("waiting: the key is taken");
+    assert_eq!(offers(&s.hang_up(1)), offer(&s, 3, "anna"), "call 2 is choosing: call 3 is offered");
+    s.accept(3, "anna");
+    let out = s.wait(secs(3600.0));
+    assert!(out.is_empty(), "no announcement, offer nor maximum wait for call 2: {out:?}");
+    s.acd.request_callback(s.now, CallId(2), CallbackNumber::new("612345678")).expect("number given");
+    let out = s.hang_up(3);
+    assert!(matches!(out.as_slice(), [AcdOutput::StartCallback { call: CallId(2), agent, .. }] if *agent == anna), "{out:?}");
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_giving_a_number_abandons() {
+    let (mut s, _) = anna_on_call_1("", &[2]);
+    s.acd.choose_callback(s.now, CallId(2)).expect("key");
+    s.acd.caller_abandoned(s.now, CallId(2)).expect("abandon");
+    assert_eq!(s.acd.stats().abandoned, 1);
+    assert_eq!(s.acd.choose_callback(s.now, CallId(2)), Err(AcdError::UnknownCall(CallId(2))));
+}
+
+#[test]
 fn never_more_callbacks_in_flight_than_free_agents() {
     let mut s = sim("");
     s.login(&["anna", "bernat"]);

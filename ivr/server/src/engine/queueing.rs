@@ -4,6 +4,17 @@
 //! callback key, and leaves the queue answered, timed out, closed or
 //! abandoned. The ACD's queue log is kept in the call's timeline.
 //!
+//! The callback key against a ringing operator: once the ACD has an offer
+//! ringing for the caller, the key is ignored and the caller keeps hearing
+//! the hold music (`AcdError::OfferRinging`). The caller is about to be
+//! served, and the other choice (CANCEL the offer) races the operator's
+//! answer: a 200 crossing the CANCEL would leave an operator on dead air or
+//! a caller bridged from the middle of the callback questions, with no
+//! `after_call` to go to. A caller whose key was taken is never offered
+//! while they give their number (`Acd::choose_callback`), so an answer
+//! always finds the dialplan in its queue node: after the operator hangs
+//! up, the caller goes to `after_call` like any answered call.
+//!
 //! Owns the mapping between engine calls and ACD calls, and the audio of
 //! waiting. It must never decide routing (that is the ACD's) nor call flow
 //! (the dialplan's); it must never lose a queued caller: every path out of
@@ -11,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use ivr_acd::{AcdOutput, CallId as AcdCallId, CallbackNumber, EndedBy, QueueEvent};
+use ivr_acd::{AcdError, AcdOutput, CallId as AcdCallId, CallbackNumber, EndedBy, QueueEvent};
 use ivr_dialplan::interpreter::{Input, QueueOutcome};
 use ivr_dialplan::program::SayKind;
 use ivr_dialplan::say;
@@ -114,9 +125,28 @@ impl Engine {
         if q.state != QueueState::Waiting {
             return q.state == QueueState::Connected;
         }
-        if q.callback_key == Some(digit) {
-            q.state = QueueState::ChoosingCallback;
-            call.queue_play = None;
+        if q.callback_key != Some(digit) {
+            return true;
+        }
+        let chosen = match self.acd.choose_callback(now, q.acd_call) {
+            Ok(()) => {
+                q.state = QueueState::ChoosingCallback;
+                call.queue_play = None;
+                true
+            }
+            Err(AcdError::OfferRinging(_)) => {
+                info!(parent: &call.span, "callback key ignored: an operator's phone rings for the caller");
+                false
+            }
+            Err(e) => {
+                warn!(parent: &call.span, error = %e, "the ACD refused the callback key");
+                false
+            }
+        };
+        // The ACD ran its due deadlines first (an offer timeout, the
+        // maximum wait): their outputs are carried out whatever the answer.
+        self.drain_acd(now);
+        if chosen {
             self.dialogue_input(now, leg, Input::QueueOutcome(QueueOutcome::CallbackChosen));
         }
         true

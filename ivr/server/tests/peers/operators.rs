@@ -267,6 +267,40 @@ fn a_caller_reaches_a_registered_operator_talks_both_ways_then_answers_the_surve
     server.stop(Duration::from_secs(5));
 }
 
+/// The callback key pressed while the operator's phone already rings is
+/// ignored (docs/acd.md): the offer goes on, the operator answers, and when
+/// they hang up the caller goes to the survey like any answered caller. (It
+/// used to send the caller to the callback node with the phone still
+/// ringing: the answer bridged them from there, and after the operator's
+/// BYE the line stayed silent.)
+#[test]
+fn the_callback_key_pressed_while_the_operators_phone_rings_is_ignored_and_the_survey_follows_the_call() {
+    let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
+    let survey_intro = support::reference(&refs, "survey-intro");
+    let phone = SippPhone::register_and_run(&server, "operators_phone_rings_then_answers.xml", |sipp| {
+        answer_with_tone(sipp);
+        sipp.call_ms(4_000);
+    });
+    let (mut caller, call_id) = call_the_operator(&server, &baresip::tone(&refs, "caller.wav", CALLER_HZ, 90_000));
+    phone.wait_step("ringing", ring_within());
+    press(&mut caller, &server, "1");
+    phone.wait_step("answered", Duration::from_secs(10));
+    phone.wait_step("hung-up", Duration::from_secs(10));
+    sleep_secs(support::prompt_secs("survey-intro") + 1.0);
+    hang_up(&mut caller);
+    caller.quit();
+    phone.finish(Duration::from_secs(10));
+    support::assert_contains(&caller.heard(), &survey_intro, "survey-intro", 0.8);
+
+    let call = stored_call(&server, &call_id);
+    let d = &call.details;
+    assert_eq!(d.disposition, Some(Disposition::Answered), "{d:?}");
+    assert_eq!(d.agent.as_deref(), Some(AGENT));
+    assert!(d.ivr_path.ends_with(">to-operator>queue>survey-intro>survey"), "path {:?}", d.ivr_path);
+    assert!(call.callback.is_none(), "no callback request: the offer won");
+    server.stop(Duration::from_secs(5));
+}
+
 #[test]
 fn a_caller_who_hangs_up_while_the_phone_rings_cancels_it_and_is_abandoned_in_queue() {
     let Some(Line { turn: _turn, server, refs }) = Line::start() else { return };
