@@ -377,12 +377,9 @@ impl Caller {
                 Phase::Talking => {
                     self.quiet_frames = if share < 0.2 { self.quiet_frames + 1 } else { 0 };
                     if self.quiet_frames >= QUIET_FRAMES {
-                        // The operator hung up: the survey, or goodbye. A
-                        // caller whose callback key crossed the answer
-                        // left the queue for the callback node, which the
-                        // server does not leave for the survey: it hangs up.
+                        // The operator hung up: the survey, or goodbye.
                         self.phase = Phase::Ivr;
-                        if self.journey.survey.is_none() || self.queue_callback {
+                        if self.journey.survey.is_none() {
                             let hang = self.hang_up();
                             return Effects { check: effects.check, ..hang };
                         }
@@ -395,12 +392,14 @@ impl Caller {
                         return Effects { check: effects.check.or(next.check), ..next };
                     }
                 }
-                // The callback key may cross the operator's answer (the
-                // offer rings until the number is registered): the
-                // operator's voice takes the caller out of the callback.
+                // The callback key pressed while an operator's phone rang
+                // for this caller is ignored by the server (the offer wins,
+                // docs/queue.md): the operator's voice, instead of the
+                // callback offer, means an answered call with its survey.
                 Phase::Ivr if self.queue_callback && !self.callback_requested => {
                     self.tone_frames = if share > 0.5 { self.tone_frames + 1 } else { 0 };
                     if self.tone_frames >= TONE_FRAMES {
+                        self.queue_callback = false;
                         self.steps.clear();
                         self.window = None;
                         self.media_due = None;
@@ -926,7 +925,7 @@ mod tests {
     /// Seen live: the callback key pressed while an operator's phone rang;
     /// the operator answered before the number was registered.
     #[test]
-    fn a_callback_key_that_crosses_the_operators_answer_ends_as_an_answered_call_without_survey() {
+    fn a_callback_key_pressed_while_the_operators_phone_rings_is_ignored_and_the_call_goes_on_to_its_survey() {
         let lib = library();
         let mut j = journey(Intent::Operator, Topic::Other);
         j.callback_in_queue_after = Some(Duration::from_secs(60));
@@ -940,11 +939,15 @@ mod tests {
             c.audio(t1, &tone, &lib);
         }
         assert_eq!(c.phase, Phase::Talking);
+        assert!(!c.queue_callback && c.talked);
         let mut hung_up = false;
         for _ in 0..QUIET_FRAMES {
             hung_up |= c.audio(t1, &[0; FRAME], &lib).hang_up;
         }
-        assert!(hung_up && c.is_done() && !c.callback_requested);
+        // The operator hung up: the survey follows, as for any answered call.
+        assert!(!hung_up && !c.is_done() && !c.callback_requested);
+        assert_eq!(c.steps.front(), Some(&Step::Hear("survey-overall", Listen::Barge)));
+        assert_eq!(c.window.as_ref().map(|w| w.prompt.id), Some("survey-intro"));
         assert!(c.problems.is_empty(), "{:?}", c.problems);
         assert_eq!(c.expected_disposition(), Disposition::Answered);
     }

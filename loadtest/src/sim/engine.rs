@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use ivr_acd::{Acd, AcdOutput, AgentId, CallId, CallbackNumber, EndedBy, QueueId};
+use ivr_acd::{Acd, AcdError, AcdOutput, AgentId, CallId, CallbackNumber, EndedBy, QueueId};
 use ivr_dialplan::interpreter::{Action, CallContext, Input, Interpreter, QueueOutcome, WaitingFor};
 use ivr_store::report::{AgentStaffingEvent, StaffingChange};
 use ivr_store::{CallEventKind, Disposition, FinishedCall};
@@ -273,17 +273,22 @@ impl<'a> Engine<'a> {
             return self.caller_hangs_up(slot, now);
         } else if due(call.callback_key_at) && call.stage == QueueStage::Waiting {
             call.callback_key_at = None;
-            call.abandon_at = None;
-            call.stage = QueueStage::CallbackRequested;
-            call.wait_end_ms = Some(self.base_ms + now.saturating_duration_since(self.base).as_millis() as i64);
             call.count_key();
             let number_text = CallbackNumber::new(call.caller_number.clone());
             // The server asks the ACD once the number is confirmed; the
             // simulated caller always confirms their own number, so the
-            // place is turned into a callback at once (no agent can be
-            // offered a caller who is busy choosing).
-            let _ = self.acd.request_callback(now, CallId(number), number_text);
-            Some(Input::QueueOutcome(QueueOutcome::CallbackChosen))
+            // place is turned into a callback at once. As on the server,
+            // a key pressed while an operator's phone rings for the call
+            // is ignored: the offer wins (docs/queue.md).
+            match self.acd.request_callback(now, CallId(number), number_text) {
+                Err(AcdError::OfferRinging(_)) => None,
+                _ => {
+                    call.abandon_at = None;
+                    call.stage = QueueStage::CallbackRequested;
+                    call.wait_end_ms = Some(self.base_ms + now.saturating_duration_since(self.base).as_millis() as i64);
+                    Some(Input::QueueOutcome(QueueOutcome::CallbackChosen))
+                }
+            }
         } else if due(call.playing_until) {
             call.playing_until = None;
             Some(Input::PlaybackFinished { interrupted: false })
