@@ -421,6 +421,22 @@ impl MediaCall {
         self.session
     }
 
+    /// As [`MediaCall::into_session`], with the RFC 4733 receiver that
+    /// remembers the presses already reported: handed to the bridge
+    /// ([`crate::bridge::Bridge::with_presses`]), a key whose packets
+    /// straddle the handover (pressed as an operator answers) is reported
+    /// once, not once by each.
+    pub fn into_parts(self) -> (RtpSession, Rfc4733Receiver) {
+        (self.session, self.rfc4733)
+    }
+
+    /// Takes over the presses a bridge already reported (see
+    /// [`crate::bridge::Bridge::into_parts`]).
+    pub fn with_presses(mut self, presses: Rfc4733Receiver) -> Self {
+        self.rfc4733 = presses;
+        self
+    }
+
     pub fn counters(&self) -> MediaCounters {
         self.counters
     }

@@ -11,7 +11,7 @@ use ivr_media::Codec;
 use ivr_media::bridge::{Bridge, BridgeEvent, Endpoint, LegId, MonitorMode};
 use ivr_media::call::Transmit;
 use ivr_media::dtmf::DtmfDigit;
-use ivr_media::dtmf::rfc4733::TelephoneEvent;
+use ivr_media::dtmf::rfc4733::{Rfc4733Receiver, TelephoneEvent};
 use ivr_media::g711;
 use ivr_media::prompt::Prompt;
 use ivr_media::rtp::{RtpPacket, write_rtp_header};
@@ -258,6 +258,30 @@ fn rfc4733_events_pass_through_with_the_other_legs_payload_type_and_are_reported
     assert!(got[1].marker && !got[2].marker);
     assert_eq!(got[7].ts, audio_ts.wrapping_add(960));
     assert_eq!(sim.bridge.relay_stats(LegId::A).events_forwarded, 6);
+}
+
+/// A key pressed as the operator answers: its first packets reached the
+/// IVR (which reported the digit), the rest reach the bridge. Given the
+/// IVR's receiver, the bridge does not report the key a second time (the
+/// call record counted it twice); a new press after it still counts.
+#[test]
+fn a_key_straddling_the_handover_from_the_ivr_is_reported_once() {
+    let mut sim = Sim::new(Sim::pcmu(Some(101)), Sim::pcmu(Some(101)));
+    let mut ivr = Rfc4733Receiver::new();
+    let start = [te(1, false, 160), te(1, false, 320)];
+    for p in &start {
+        let _ = ivr.handle(sim.now, 0x55, 8160, p);
+    }
+    let placeholder = Sim::new(Sim::pcmu(None), Sim::pcmu(None)).bridge;
+    sim.bridge = std::mem::replace(&mut sim.bridge, placeholder).with_presses(LegId::A, ivr);
+    let rest = [te(1, false, 480), te(1, true, 640), te(1, true, 640), te(1, true, 640)];
+    for (i, p) in rest.iter().enumerate() {
+        sim.send(LegId::A, 101, false, 13 + i as u16, 8160, 0x55, p);
+        sim.advance(MS20);
+    }
+    assert_eq!(sim.events, [], "the IVR already reported this press");
+    sim.send(LegId::A, 101, true, 17, 8960, 0x55, &te(2, false, 160));
+    assert_eq!(sim.events, [BridgeEvent::Digit { leg: LegId::A, digit: DtmfDigit::D2 }]);
 }
 
 #[test]

@@ -484,7 +484,8 @@ impl MediaLoop {
                 return;
             };
             unit.primary = Some(sa);
-            let bridge = Bridge::from_sessions(call_a.into_session(), session_b);
+            let (session_a, presses_a) = call_a.into_parts();
+            let bridge = Bridge::from_sessions(session_a, session_b).with_presses(BridgeLeg::A, presses_a);
             if let Some(Some(s)) = self.slots.get_mut(sa) {
                 s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb, monitor: None }));
             }
@@ -497,7 +498,9 @@ impl MediaLoop {
             }
             return;
         };
-        let bridge = Bridge::from_sessions(call_a.into_session(), call_b.into_session());
+        let ((session_a, presses_a), (session_b, presses_b)) = (call_a.into_parts(), call_b.into_parts());
+        let bridge =
+            Bridge::from_sessions(session_a, session_b).with_presses(BridgeLeg::A, presses_a).with_presses(BridgeLeg::B, presses_b);
         if let Some(Some(s)) = self.slots.get_mut(sa) {
             s.media = SlotMedia::Bridge(Box::new(BridgeUnit { bridge, partner: sb, monitor: None }));
         }
@@ -525,13 +528,13 @@ impl MediaLoop {
         let SlotMedia::Bridge(unit) = std::mem::replace(&mut s.media, SlotMedia::Empty) else { return };
         let inband = s.inband_dtmf;
         let partner = unit.partner;
-        let (session_a, session_b) = unit.bridge.into_sessions();
-        s.media = SlotMedia::Call(MediaCall::from_session(session_a, inband));
+        let [(session_a, presses_a), (session_b, presses_b)] = unit.bridge.into_parts();
+        s.media = SlotMedia::Call(MediaCall::from_session(session_a, inband).with_presses(presses_a));
         if let Some(Some(p)) = self.slots.get_mut(partner) {
             match &mut p.media {
                 // The browser's session stays up, idle, for the next call.
                 SlotMedia::Softphone(unit) => unit.primary = None,
-                _ => p.media = SlotMedia::Call(MediaCall::from_session(session_b, p.inband_dtmf)),
+                _ => p.media = SlotMedia::Call(MediaCall::from_session(session_b, p.inband_dtmf).with_presses(presses_b)),
             }
         }
         self.service(primary, now);

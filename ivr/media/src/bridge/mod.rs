@@ -527,6 +527,20 @@ impl Bridge {
         let [a, b] = self.legs;
         (a.session, b.session)
     }
+
+    /// As [`Bridge::into_sessions`], each leg with its RFC 4733 receiver
+    /// (for [`crate::call::MediaCall::with_presses`]).
+    pub fn into_parts(self) -> [(RtpSession, Rfc4733Receiver); 2] {
+        self.legs.map(|leg| (leg.session, leg.rfc4733))
+    }
+
+    /// `leg` continues a stream whose presses `presses` already reported
+    /// (from [`crate::call::MediaCall::into_parts`]): their remaining
+    /// packets are not reported again.
+    pub fn with_presses(mut self, leg: LegId, presses: Rfc4733Receiver) -> Bridge {
+        self.legs[leg.index()].rfc4733 = presses;
+        self
+    }
 }
 
 fn frame_len(session: &RtpSession) -> usize {
