@@ -96,10 +96,12 @@ pub fn smoke_mix() -> JourneyMix {
     }
     mix.topics[other] = 1.0;
     mix.hear_again = 0.0;
-    // Not yet: a queued caller answered before its callback time keeps
-    // that time once talking (`Caller::callback_at`), and its wake, which
-    // does nothing while talking, is re-armed at or before now for ever:
-    // the engine spins and the run never ends.
+    // Not yet: with a fifth of the queued callers pressing the callback
+    // key 0.2 to 0.5 s after joining, two runs found an RFC 4733 key
+    // counted twice as it straddled the operator's answer (fixed in the
+    // media handover since), and then one run of two a call whose SIP
+    // INFO keys the record counted 2 of 4, still to be explained. The
+    // open and closed-line runs of docs/benchmarks.md cover callbacks.
     mix.callback_in_queue = 0.0;
     mix.survey_participation = 0.4;
     mix.think = DurationDist::Uniform { min_secs: 0.5, max_secs: 1.2 };
