@@ -91,6 +91,8 @@ enum Timer {
     Caller(u32),
     Operator(u16),
     SetupGuard(u32),
+    /// Refresh an operator's registration.
+    Reregister(u16),
 }
 
 struct Stream {
@@ -363,10 +365,15 @@ impl Engine {
             && msg.core.cseq_method.as_str() == "REGISTER"
         {
             let (local, server) = (self.config.sip_local, self.config.server);
-            if let Some(op) = self.operators.iter_mut().find(|o| o.call_id() == msg.core.call_id)
-                && let Some(again) = op.on_response(&msg, local, server, &mut self.rng)
-            {
-                self.sip_out.push((server, again));
+            if let Some(o) = self.operators.iter().position(|o| o.call_id() == msg.core.call_id) {
+                let op = &mut self.operators[o];
+                let refresh_was = op.refresh_at;
+                if let Some(again) = op.on_response(now, &msg, local, server, &mut self.rng) {
+                    self.sip_out.push((server, again));
+                }
+                if let Some(at) = op.refresh_at.filter(|at| refresh_was != Some(*at)) {
+                    self.timers.push(Reverse((at, Timer::Reregister(o as u16))));
+                }
             }
             return;
         }
@@ -455,6 +462,15 @@ impl Engine {
                     }
                 }
                 Timer::Operator(o) => self.operator_wake(now, usize::from(o)),
+                Timer::Reregister(o) => {
+                    let (local, server) = (self.config.sip_local, self.config.server);
+                    if let Some(op) = self.operators.get_mut(usize::from(o))
+                        && op.refresh_at.is_some_and(|at| at <= now)
+                        && let Some(bytes) = op.refresh(local, server, &mut self.rng)
+                    {
+                        self.sip_out.push((server, bytes));
+                    }
+                }
             }
         }
         self.rtp_ticks(now);

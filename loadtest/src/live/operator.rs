@@ -16,7 +16,9 @@ use ivr_sip::LegId;
 use ivr_sip::auth::DigestChallenge;
 use ivr_sip::message::{Message, StartLine};
 
-/// Registration lifetime asked for: longer than any run.
+/// Registration lifetime asked for; the registrar may grant less (ours
+/// caps it at an hour), and the binding is refreshed at half of what was
+/// granted (RFC 3261 10.2.4), so a soak of hours keeps its operators.
 const EXPIRES_SECS: u32 = 7200;
 
 /// An operator as configured: login (the registrar's user) and password.
@@ -50,6 +52,11 @@ pub struct Operator {
     call_id: String,
     from_tag: String,
     cseq: u32,
+    /// A refresh in flight (`authorized`: with credentials); the binding
+    /// stays in force meanwhile.
+    refreshing: Option<bool>,
+    /// When to refresh the binding (half the granted lifetime).
+    pub refresh_at: Option<Instant>,
     pub call: Option<OperatorCall>,
     pub calls_answered: u64,
     pub offers_missed: u64,
@@ -65,6 +72,8 @@ impl Operator {
             call_id: format!("reg-{:016x}@loadtest", rng.u64(..)),
             from_tag: format!("{:08x}", rng.u32(..)),
             cseq: 0,
+            refreshing: None,
+            refresh_at: None,
             call: None,
             calls_answered: 0,
             offers_missed: 0,
@@ -79,6 +88,28 @@ impl Operator {
     pub fn register(&mut self, local: SocketAddr, server: SocketAddr, rng: &mut fastrand::Rng) -> Vec<u8> {
         self.registration = Registration::Pending { authorized: false };
         self.request(local, server, None, rng)
+    }
+
+    /// Refreshes the binding before it expires: the same Call-ID, the
+    /// next CSeq; the operator stays registered (and takes calls) while it
+    /// is in flight.
+    pub fn refresh(&mut self, local: SocketAddr, server: SocketAddr, rng: &mut fastrand::Rng) -> Option<Vec<u8>> {
+        if self.registration != Registration::Registered || self.refreshing.is_some() {
+            return None;
+        }
+        self.refresh_at = None;
+        self.refreshing = Some(false);
+        Some(self.request(local, server, None, rng))
+    }
+
+    /// The lifetime the registrar granted our contact: its Contact's
+    /// `expires` parameter, else the Expires header, else what we asked.
+    fn granted(&self, response: &Message) -> u32 {
+        let param = response.headers_named("Contact").find(|c| c.contains(self.contact_user.as_str())).and_then(|c| {
+            let at = c.find("expires=")? + "expires=".len();
+            c[at..].split(|ch: char| !ch.is_ascii_digit()).next()?.parse().ok()
+        });
+        param.or_else(|| response.header("Expires").and_then(|e| e.trim().parse().ok())).unwrap_or(EXPIRES_SECS)
     }
 
     fn request(&mut self, local: SocketAddr, server: SocketAddr, authorization: Option<String>, rng: &mut fastrand::Rng) -> Vec<u8> {
@@ -106,13 +137,18 @@ impl Operator {
     /// A response to our REGISTER: a challenge is answered once (the
     /// request to send back is returned); 2xx registers; anything else
     /// refuses.
-    pub fn on_response(&mut self, response: &Message, local: SocketAddr, server: SocketAddr, rng: &mut fastrand::Rng) -> Option<Vec<u8>> {
+    pub fn on_response(&mut self, now: Instant, response: &Message, local: SocketAddr, server: SocketAddr, rng: &mut fastrand::Rng) -> Option<Vec<u8>> {
         let StartLine::Response { status, .. } = response.start else { return None };
-        let Registration::Pending { authorized } = self.registration else { return None };
+        let authorized = match (self.registration, self.refreshing) {
+            (Registration::Pending { authorized }, _) | (Registration::Registered, Some(authorized)) => authorized,
+            _ => return None,
+        };
         match status {
             100..=199 => None,
             200..=299 => {
                 self.registration = Registration::Registered;
+                self.refreshing = None;
+                self.refresh_at = Some(now + Duration::from_secs(u64::from(self.granted(response).max(2) / 2)));
                 None
             }
             401 | 407 if !authorized => {
@@ -124,11 +160,16 @@ impl Operator {
                 let uri = format!("sip:{}", ivr_sip::message::host_port(server));
                 let cnonce = format!("{:016x}", rng.u64(..));
                 let value = challenge.authorization(&self.config.login, &self.config.password, "REGISTER", &uri, &cnonce, 1);
-                self.registration = Registration::Pending { authorized: true };
+                if self.refreshing.is_some() {
+                    self.refreshing = Some(true);
+                } else {
+                    self.registration = Registration::Pending { authorized: true };
+                }
                 Some(self.request(local, server, Some(value), rng))
             }
             _ => {
                 self.registration = Registration::Refused { status };
+                self.refreshing = None;
                 None
             }
         }
@@ -201,25 +242,28 @@ mod tests {
     use super::*;
     use ivr_sip::auth::{Credentials, DigestConfig, DigestServer, UserCredentials};
 
-    #[test]
-    fn register_is_challenged_answered_with_digest_and_accepted_by_the_servers_own_verifier() {
+    /// An operator's phone on 127.0.0.1:5070 for the server at :5060.
+    fn phone(login: &str, password: &str) -> (Operator, SocketAddr, SocketAddr, fastrand::Rng) {
         let mut rng = fastrand::Rng::with_seed(7);
         let local: SocketAddr = "127.0.0.1:5070".parse().expect("literal");
         let server: SocketAddr = "127.0.0.1:5060".parse().expect("literal");
-        let mut op = Operator::new(OperatorConfig { login: "jordi".into(), password: "demo-jordi-012".into() }, &mut rng);
-        let first = ivr_sip::message::parse(&op.register(local, server, &mut rng)).expect("our REGISTER parses");
+        let op = Operator::new(OperatorConfig { login: login.into(), password: password.into() }, &mut rng);
+        (op, local, server, rng)
+    }
+
+    #[test]
+    fn register_is_challenged_answered_with_digest_and_accepted_by_the_servers_own_verifier() {
+        let (mut op, local, server, mut rng) = phone("jordi", "demo-jordi-012");
+        let request = op.register(local, server, &mut rng);
+        let first = ivr_sip::message::parse(&request).expect("our REGISTER parses");
         assert_eq!(first.header("Authorization"), None);
         assert!(first.header("Contact").is_some_and(|c| c.contains(&op.contact_user)));
 
         let now = Instant::now();
         let mut digest = DigestServer::new(DigestConfig::new("012", vec![9; 32]), now, &mut rng);
         let challenge = digest.challenges(now, &mut rng, false).join("\r\nWWW-Authenticate: ");
-        let response = format!(
-            "SIP/2.0 401 Unauthorized\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=s1\r\nCall-ID: {}\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\n\r\n",
-            first.core.vias[0], first.header("From").expect("From"), first.header("To").expect("To"), op.call_id()
-        );
-        let response = ivr_sip::message::parse(response.as_bytes()).expect("the 401 parses");
-        let second = op.on_response(&response, local, server, &mut rng).expect("the challenge is answered");
+        let response = response_to(&request, "401 Unauthorized", &format!("WWW-Authenticate: {challenge}\r\n"));
+        let second = op.on_response(now, &response, local, server, &mut rng).expect("the challenge is answered");
         let second = ivr_sip::message::parse(&second).expect("parses");
         assert_eq!(second.core.cseq, 2);
         let authorization = second.header("Authorization").expect("credentials");
@@ -228,8 +272,51 @@ mod tests {
         let verified = digest.verify(now, "REGISTER", "sip:127.0.0.1:5060", authorization, &credentials);
         assert!(verified.is_ok(), "{verified:?}");
         // A second 401 after credentials is a refusal, not a loop.
-        assert_eq!(op.on_response(&response, local, server, &mut rng), None);
+        assert_eq!(op.on_response(now, &response, local, server, &mut rng), None);
         assert_eq!(op.registration, Registration::Refused { status: 401 });
+    }
+
+    fn response_to(request: &[u8], status: &str, extra: &str) -> Message {
+        let r = ivr_sip::message::parse(request).expect("our REGISTER parses");
+        let text = format!(
+            "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=s1\r\nCall-ID: {}\r\nCSeq: {} REGISTER\r\n{extra}Content-Length: 0\r\n\r\n",
+            r.core.vias[0],
+            r.header("From").expect("From"),
+            r.header("To").expect("To"),
+            r.core.call_id,
+            r.core.cseq
+        );
+        ivr_sip::message::parse(text.as_bytes()).expect("the response parses")
+    }
+
+    /// The soak's finding: our registrar grants an hour, the operators
+    /// asked for two and never refreshed, and after an hour the queue had
+    /// nobody logged in.
+    #[test]
+    fn a_binding_is_refreshed_at_half_its_granted_lifetime_and_the_operator_stays_available_meanwhile() {
+        let (mut op, local, server, mut rng) = phone("marta", "x");
+        let t0 = Instant::now();
+        let first = op.register(local, server, &mut rng);
+        let contact = format!("Contact: <sip:{}@127.0.0.1:5070>;expires=3600\r\n", op.contact_user);
+        assert_eq!(op.on_response(t0, &response_to(&first, "200 OK", &contact), local, server, &mut rng), None);
+        assert_eq!(op.registration, Registration::Registered);
+        assert_eq!(op.refresh_at, Some(t0 + Duration::from_secs(1800)));
+
+        let again = op.refresh(local, server, &mut rng).expect("a refresh");
+        let parsed = ivr_sip::message::parse(&again).expect("parses");
+        assert_eq!((parsed.core.call_id.as_str(), parsed.core.cseq), (op.call_id(), 2));
+        assert!(op.is_free(), "still registered while the refresh is in flight");
+        assert_eq!(op.refresh(local, server, &mut rng), None, "one refresh at a time");
+        // The registrar challenges the refresh: answered with credentials.
+        let challenge = "WWW-Authenticate: Digest realm=\"012\", nonce=\"abc\", algorithm=MD5, qop=\"auth\"\r\n";
+        let with_credentials = op.on_response(t0, &response_to(&again, "401 Unauthorized", challenge), local, server, &mut rng).expect("answered");
+        assert!(ivr_sip::message::parse(&with_credentials).expect("parses").header("Authorization").is_some());
+        assert!(op.is_free());
+        // Granted by the Expires header this time.
+        let t1 = t0 + Duration::from_secs(1800);
+        op.on_response(t1, &response_to(&with_credentials, "200 OK", "Expires: 600\r\n"), local, server, &mut rng);
+        assert_eq!(op.refresh_at, Some(t1 + Duration::from_secs(300)));
+        assert_eq!(op.registration, Registration::Registered);
     }
 
     #[test]
