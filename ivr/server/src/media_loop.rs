@@ -375,7 +375,7 @@ impl MediaLoop {
             }
             MediaCommand::StartRecording { id, config } => self.with_call(id, now, |_, call| call.start_recording(now, *config)),
             MediaCommand::StopRecording { id } => self.with_call(id, now, |_, call| call.stop_recording(now)),
-            MediaCommand::InfoDigit { id, digit } => self.with_call(id, now, |_, call| call.handle_info_dtmf(digit)),
+            MediaCommand::InfoDigit { id, digit } => self.info_digit(id, digit, now),
             MediaCommand::Update { id, remote_rtp, sending } => {
                 if let Some(slot) = self.slot_of(id) {
                     if let Some(session) = self.session_mut(slot) {
@@ -418,6 +418,19 @@ impl MediaLoop {
             self.slots[slot] = Some(s);
         }
         self.service(slot, now);
+    }
+
+    /// A key the caller's phone sent by SIP INFO. In the IVR it goes
+    /// through the call's DTMF arbiter (and barges in); bridged to an
+    /// operator it is reported as it is, like the bridge's RFC 4733 keys
+    /// (it was dropped there, and the call record missed it).
+    fn info_digit(&mut self, id: MediaId, digit: DtmfDigit, now: Instant) {
+        let in_ivr = self.slot_of(id).and_then(|slot| self.slots[slot].as_ref()).is_some_and(|s| matches!(s.media, SlotMedia::Call(_)));
+        if in_ivr {
+            self.with_call(id, now, |_, call| call.handle_info_dtmf(digit));
+        } else if self.slot_of(id).is_some() {
+            let _ = self.notices.send(MediaNotice::Digit { id, digit, method: DtmfMethod::SipInfo });
+        }
     }
 
     /// Runs `f` on the bridge whose caller leg is `a`, then services it.

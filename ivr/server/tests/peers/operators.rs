@@ -460,3 +460,37 @@ fn a_caller_who_hangs_up_during_the_conversation_hangs_up_the_operators_phone() 
     assert!(call.survey_answers.is_empty(), "the caller left before any survey");
     server.stop(Duration::from_secs(5));
 }
+
+/// A phone that sends its keys by SIP INFO keeps being heard once bridged:
+/// a key pressed while talking to the operator is counted in the record
+/// like the IVR's (the media loop dropped INFO keys of a bridged call).
+#[test]
+fn a_key_sent_by_sip_info_while_talking_to_the_operator_is_counted_in_the_record() {
+    let Some(Line { turn: _turn, server, refs: _refs }) = Line::start() else { return };
+    let phone = SippPhone::register_and_run(&server, "operators_phone_answer_until_bye.xml", |sipp| {
+        sipp.generated_pcap("audio.pcap", &pcma_tone(10, AGENT_HZ)).key("offer", "8 101");
+    });
+    assert!(support::prompt_secs("welcome") < 6.4, "the scenario presses its first key 6.7 s in");
+    let mut caller = Sipp::new(server.sip, "uac_info_to_operator.xml");
+    // After "6": the to-operator prompt, the queue, the phone's answer.
+    let mut voice = PcapSpec::new(Law::Pcmu, 20);
+    voice.silence_ms = 30_000;
+    caller
+        .generated_pcap("audio.pcap", &voice)
+        .key("offer", "0 101")
+        .call_ms(((support::prompt_secs("to-operator") + 3.0) * 1000.0) as u64);
+    let before = server.metric(DIGITS, &[("method", "sip_info")]);
+    let mut running = caller.spawn();
+    phone.wait_step("answered", ring_within() + Duration::from_secs(10));
+    running.wait_ok(Duration::from_secs(30));
+    phone.wait_step("hung-up", Duration::from_secs(5));
+    phone.finish(Duration::from_secs(5));
+
+    let counted = server.wait_metric(DIGITS, &[("method", "sip_info")], before + 3.0, Duration::from_secs(2)) - before;
+    assert_eq!(counted, 3.0, "1 and 6 in the IVR, 5 while talking");
+    let call = stored_call(&server, &record_id(&server));
+    let d = &call.details;
+    assert_eq!(d.disposition, Some(Disposition::Answered), "{d:?}");
+    assert_eq!(call.record.digits_sip_info, 3, "{:?}", call.record);
+    server.stop(Duration::from_secs(5));
+}
