@@ -418,6 +418,35 @@ impl Acd {
         priority: i32,
         max_wait: Option<Duration>,
     ) -> Result<(), AcdError> {
+        self.enqueue_as(now, call, queue, skills, priority, max_wait, CallPhase::Waiting)
+    }
+
+    /// A callback request that never waited in the queue (asked for out of
+    /// hours, or after a maximum wait): it enters the queue already holding
+    /// `number`, so it is only ever served as a callback (a plain `enqueue`
+    /// followed by `request_callback` could be offered as a live call in
+    /// between, and the request then refused as [`AcdError::OfferRinging`]).
+    pub fn enqueue_callback(&mut self, now: Instant, call: CallId, queue: QueueId, number: CallbackNumber) -> Result<(), AcdError> {
+        self.enqueue_as(now, call, queue, Vec::new(), 0, None, CallPhase::ChoosingCallback)?;
+        // Not in the calls when the queue was closed (its Closed output says so).
+        if self.calls.contains_key(&call) {
+            self.request_callback(now, call, number)
+        } else {
+            Ok(())
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn enqueue_as(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: QueueId,
+        skills: Vec<(String, String)>,
+        priority: i32,
+        max_wait: Option<Duration>,
+        phase: CallPhase,
+    ) -> Result<(), AcdError> {
         self.advance(now);
         let q = self.queues.get(queue.index()).filter(|q| !q.removed).ok_or(AcdError::UnknownQueue(queue))?;
         if self.calls.contains_key(&call) {
@@ -454,7 +483,7 @@ impl Acd {
                 max_wait_at: later(now, max_wait),
                 next_announce: None,
                 next_relax,
-                phase: CallPhase::Waiting,
+                phase,
                 callback: None,
             },
         );

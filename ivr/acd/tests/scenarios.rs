@@ -374,6 +374,23 @@ fn a_callback_keeps_the_place_reserves_an_agent_first_and_is_retried() {
     assert!(s.log_names().contains(&"CALLBACKREQUESTED") && s.log_names().contains(&"CALLBACKFAILED"));
 }
 
+/// Out of hours or after a maximum wait, a callback request enters the
+/// queue holding its number: with an agent free it is started as a
+/// callback (agent reserved first), never offered as a live call (a plain
+/// enqueue then `request_callback` rang the agent first, and the request
+/// was refused as ringing).
+#[test]
+fn a_callback_asked_outside_the_queue_is_served_only_as_a_callback_even_with_an_agent_free() {
+    let mut s = sim("");
+    s.login(&["anna"]);
+    let anna = s.agent("anna");
+    let general = s.queue("general");
+    let number = CallbackNumber::new("612345678");
+    s.acd.enqueue_callback(s.now, CallId(7), general, number.clone()).expect("callback request");
+    assert_eq!(s.actions(), [AcdOutput::StartCallback { call: CallId(7), agent: anna, number }]);
+    assert_eq!(s.acd.agent_state(anna), Some(AgentState::Reserved { call: CallId(7) }));
+}
+
 #[test]
 fn an_answered_callback_connects_the_reserved_agent() {
     let mut s = sim("");

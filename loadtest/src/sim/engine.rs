@@ -386,10 +386,7 @@ impl<'a> Engine<'a> {
                         // the server).
                         call.stage = QueueStage::CallbackRequested;
                         let id = CallId(call.number);
-                        let _ = self
-                            .acd
-                            .enqueue(now, id, self.queue, Vec::new(), 0, None)
-                            .and_then(|()| self.acd.request_callback(now, id, CallbackNumber::new(number)));
+                        let _ = self.acd.enqueue_callback(now, id, self.queue, CallbackNumber::new(number));
                     }
                 }
                 Action::StartRecording { max_length, .. } => {
