@@ -10,7 +10,10 @@
 #   - 2 s of wrap-up instead of 30 (operators' times are scaled down);
 #   - AGENTS demo operators op000, op001, ... with every skill (passwords
 #     demo-opNNN-012: never outside a benchmark);
-#   - a fresh SQLite database.
+#   - a fresh SQLite database;
+#   - with CONSOLE_USERS=N, agent console users for the first N operators:
+#     login opNNN acting as agent opNNN, password demo-opNNN-012 (the
+#     operator's SIP password), for `loadtest run --console-url`.
 # Starts it in the background, waits until it answers /health, and prints
 # its pid on stdout; the loadtest commands then take the files it names.
 #
@@ -22,6 +25,8 @@
 #   HTTP     the console and /health address (default 127.0.0.1:45080)
 #   RTP      the RTP port range (default 46000-53999)
 #   STAFFED  always (default) or never: the calendar's staffed hours
+#   CONSOLE_USERS  console users for the first N operators (default 0: none;
+#            each costs an Argon2 hash, a fraction of a second)
 #   (two benchmark servers side by side need their own DIR, SIP, HTTP, RTP)
 # Then, for example (from the repository root):
 #   PID=$(loadtest/bench/live-server.sh 10)
@@ -31,6 +36,10 @@
 # A closed line (callers leave messages and callback requests):
 #   PID=$(STAFFED=never loadtest/bench/live-server.sh 10)
 #   target/release/loadtest run --server 127.0.0.1:45060 --line closed ...
+# Operators through the console, with breaks (docs/benchmarks.md):
+#   PID=$(CONSOLE_USERS=10 loadtest/bench/live-server.sh 10)
+#   target/release/loadtest run --server 127.0.0.1:45060 --console-url http://127.0.0.1:45080 \
+#       --breaks 1800:300 --time-scale 0.05 --agents /tmp/012-live-bench/dialplans/agents.toml ...
 set -euo pipefail
 
 AGENTS=${1:-70}
@@ -42,6 +51,9 @@ SIP=${SIP:-127.0.0.1:45060}
 HTTP=${HTTP:-127.0.0.1:45080}
 RTP=${RTP:-46000-53999}
 STAFFED=${STAFFED:-always}
+CONSOLE_USERS=${CONSOLE_USERS:-0}
+[[ $CONSOLE_USERS =~ ^[0-9]+$ ]] && (( CONSOLE_USERS <= AGENTS )) ||
+  { echo "CONSOLE_USERS must be 0..AGENTS" >&2; exit 2; }
 case $STAFFED in
   always) HOURS='monday-sunday = ["00:00-24:00"]' ;;
   never) HOURS='monday-sunday = []' ;;
@@ -85,6 +97,15 @@ agents = "$DIR/dialplans/agents.toml"
 dir = "$DIR/data"
 EOF
 "$IVR_BIN" check "$DIR/dialplans/012.toml" >&2
+# Console users before the server starts (it reads users from the database
+# on every request); the password file's last line break is dropped.
+for ((i = 0; i < CONSOLE_USERS; i++)); do
+  login=$(printf 'op%03d' "$i")
+  printf 'demo-%s-012\n' "$login" > "$DIR/console-password"
+  "$IVR_BIN" user add "$login" --role agent --agent "$login" --name "Operator $i" \
+    --password-file "$DIR/console-password" --db "sqlite://$DIR/ivr.db" >&2
+done
+rm -f "$DIR/console-password"
 
 cd "$DIR"
 "$IVR_BIN" serve --sip "$SIP" --http "$HTTP" --prompts "$ROOT/prompts" \
@@ -93,7 +114,7 @@ pid=$!
 for _ in $(seq 1 150); do
   if curl -sf -o /dev/null "http://$HTTP/health"; then
     echo "$pid"
-    echo "ivr $pid ready (staffed: $STAFFED): files in $DIR (agents $DIR/dialplans/agents.toml, queues $DIR/dialplans/queues.toml, db sqlite://$DIR/ivr.db, key $DIR/data/pseudonym.key)" >&2
+    echo "ivr $pid ready (staffed: $STAFFED, console users: $CONSOLE_USERS): files in $DIR (agents $DIR/dialplans/agents.toml, queues $DIR/dialplans/queues.toml, db sqlite://$DIR/ivr.db, key $DIR/data/pseudonym.key)" >&2
     exit 0
   fi
   kill -0 "$pid" 2>/dev/null || { echo "ivr stopped: see $DIR/ivr.log" >&2; tail -5 "$DIR/ivr.log" >&2; exit 1; }

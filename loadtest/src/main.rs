@@ -281,6 +281,22 @@ struct LiveArgs {
     /// mix, 0.05).
     #[arg(long, value_parser = share_in_0_1)]
     callback_in_queue: Option<f64>,
+    /// The agent console (http://HOST:PORT, the server's --http): each
+    /// operator, once registered, also signs in there and sets its status
+    /// login and available, and logs out at the end. The console user is
+    /// the operator's own login with its SIP password
+    /// (`CONSOLE_USERS=N loadtest/bench/live-server.sh` makes them).
+    #[arg(long, value_name = "URL")]
+    console_url: Option<String>,
+    /// Breaks through the console, EVERY_SECS:LENGTH_SECS in the profile's
+    /// time (scaled by --time-scale like talk times), staggered across the
+    /// operators; taken only off a call. An offer to an operator on break
+    /// fails the run.
+    #[arg(long, requires = "console_url", value_name = "EVERY:LENGTH", value_parser = break_plan)]
+    breaks: Option<live::operator::BreakPlan>,
+    /// The reason given for a break (1 to 64 characters).
+    #[arg(long, default_value = "loadtest")]
+    break_reason: String,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
@@ -317,6 +333,10 @@ impl LiveArgs {
         if let Some(share) = self.callback_in_queue {
             c.mix.callback_in_queue = share;
         }
+        if let Some(url) = &self.console_url {
+            c.console = Some(live::console::ConsoleTarget::parse(url)?);
+        }
+        c.breaks = self.breaks.clone().map(|plan| live::operator::BreakPlan { reason: self.break_reason.clone(), ..plan });
         if let (Some(agents), Some(queues)) = (&self.agents, &self.queues) {
             c.operators = live::operator::operators_from_files(queues, agents)?;
             if let Some(n) = self.operators {
@@ -325,6 +345,10 @@ impl LiveArgs {
         }
         Ok(c)
     }
+}
+
+fn break_plan(text: &str) -> Result<live::operator::BreakPlan, String> {
+    live::operator::BreakPlan::parse(text).map_err(|e| e.to_string())
 }
 
 fn share_in_0_1(text: &str) -> Result<f64, String> {
@@ -496,6 +520,9 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Capacity { live: args, start, step, max, hold_secs, max_deviation_ms } => {
+            if args.console_url.is_some() {
+                bail!("capacity ramps calls only: --console-url and --breaks are for run and soak");
+            }
             let config = live::CapacityConfig {
                 run: args.run_config()?,
                 start,

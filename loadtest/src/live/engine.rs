@@ -15,6 +15,10 @@
 //! most once a millisecond whatever the number of calls. Other deadlines
 //! (callers' scripts, operators, arrivals) share one binary heap; a stale
 //! entry is recognised by asking its owner and dropped.
+//!
+//! Operators' console requests (sign-in, breaks, sign-out) are outputs too
+//! ([`Engine::take_console_commands`]) and the console's answers inputs
+//! ([`Engine::handle_console`]); HTTP runs on the shell's driver threads.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -25,8 +29,9 @@ use std::time::{Duration, Instant};
 use ivr_sip::{CallEvent, LegId, OutgoingInvite, Output, TerminationReason, Transport, UaConfig, UserAgent};
 
 use super::caller::{Caller, Effects, Line, OPERATOR_HZ};
+use super::console::{ConsoleCommand, ConsoleReply};
 use super::media::{KeyMethod, RtpReceiver, RtpSender, Voice, decode_into};
-use super::operator::{Operator, OperatorCall, OperatorConfig, Registration, scaled_talk, uri_user};
+use super::operator::{BreakPlan, ConsoleState, Operator, OperatorCall, OperatorConfig, Registration, scaled_talk, uri_user};
 use super::prompts::{PromptLibrary, PromptRef};
 use super::sdp;
 use super::stats::Histogram;
@@ -67,6 +72,12 @@ pub struct EngineConfig {
     /// Whether the server's staffed calendar is open during the run (the
     /// callers' script follows the queue or the out-of-hours branch).
     pub line: Line,
+    /// Operators also sign in to the agent console (the shell carries
+    /// their requests).
+    pub console: bool,
+    /// Their breaks, in the profile's time (scaled by `time_scale` here);
+    /// only with `console`.
+    pub breaks: Option<BreakPlan>,
 }
 
 /// Why a generated call failed (beside what the records check finds).
@@ -93,6 +104,8 @@ enum Timer {
     SetupGuard(u32),
     /// Refresh an operator's registration.
     Reregister(u16),
+    /// An operator's break falls due or ends.
+    Break(u16),
 }
 
 struct Stream {
@@ -195,6 +208,9 @@ pub struct Engine {
     next_tick: u64,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     sip_out: Vec<(SocketAddr, Vec<u8>)>,
+    console_out: Vec<ConsoleCommand>,
+    /// The break plan in the run's time.
+    breaks: Option<BreakPlan>,
     rtp_out: Vec<RtpBatch>,
     checks: Vec<CheckRequest>,
     arrival_rate: f64,
@@ -212,7 +228,11 @@ impl Engine {
             UaConfig { user_agent: "loadtest".to_owned(), ..UaConfig::new(config.sip_local) },
             fastrand::Rng::with_seed(rng.u64(..)),
         );
-        let operators = config.operators.iter().map(|o| Operator::new(o.clone(), &mut rng)).collect();
+        let mut operators: Vec<Operator> = config.operators.iter().map(|o| Operator::new(o.clone(), &mut rng)).collect();
+        if config.console {
+            operators.iter_mut().for_each(|o| o.console = ConsoleState::SignedOut);
+        }
+        let breaks = config.breaks.as_ref().filter(|_| config.console).map(|b| b.scaled(config.time_scale));
         let sockets = config.rtp_locals.len();
         Engine {
             number_base: rng.u64(..90_000_000),
@@ -234,6 +254,8 @@ impl Engine {
             next_tick: 0,
             timers: BinaryHeap::new(),
             sip_out: Vec::new(),
+            console_out: Vec::new(),
+            breaks,
             rtp_out: (0..sockets).map(|_| RtpBatch::default()).collect(),
             checks: Vec::new(),
             arrival_rate: 0.0,
@@ -252,6 +274,29 @@ impl Engine {
         for op in &mut self.operators {
             let bytes = op.register(self.config.sip_local, self.config.server, &mut self.rng);
             self.sip_out.push((self.config.server, bytes));
+        }
+    }
+
+    /// Starts the break plan: operator `i` of `n` takes its first break
+    /// `(i + 1) / (n + 1)` of a period from now, so that breaks are spread
+    /// evenly rather than taken all at once.
+    pub fn start_breaks(&mut self, now: Instant) {
+        let Some(plan) = &self.breaks else { return };
+        let n = self.operators.len();
+        for (i, op) in self.operators.iter_mut().enumerate() {
+            let first = now + plan.every.mul_f64((i + 1) as f64 / (n + 1) as f64);
+            op.plan_breaks(first);
+            self.timers.push(Reverse((first, Timer::Break(i as u16))));
+        }
+    }
+
+    /// The end of the run: every operator signed in to the console logs
+    /// out (a break in progress ends with it).
+    pub fn sign_out_operators(&mut self, now: Instant) {
+        for (o, op) in self.operators.iter_mut().enumerate() {
+            if let Some(action) = op.console_sign_out(now) {
+                self.console_out.push(ConsoleCommand { operator: o as u16, action });
+            }
         }
     }
 
@@ -374,6 +419,9 @@ impl Engine {
                 if let Some(at) = op.refresh_at.filter(|at| refresh_was != Some(*at)) {
                     self.timers.push(Reverse((at, Timer::Reregister(o as u16))));
                 }
+                if let Some(action) = op.console_sign_in() {
+                    self.console_out.push(ConsoleCommand { operator: o as u16, action });
+                }
             }
             return;
         }
@@ -409,6 +457,16 @@ impl Engine {
             decode_into(law, &packet.payload, &mut pcm);
             let effects = self.calls[i as usize].caller.audio(now, &pcm, &self.prompts);
             self.apply(now, i as usize, effects);
+        }
+    }
+
+    /// The console's answer to an operator's request.
+    pub fn handle_console(&mut self, now: Instant, reply: ConsoleReply) {
+        let o = usize::from(reply.operator);
+        let Some(op) = self.operators.get_mut(o) else { return };
+        let outcome = reply.outcome.as_ref().map_err(ToString::to_string);
+        if let Some(at) = op.console_answered(now, reply.kind, outcome, self.breaks.as_ref()) {
+            self.timers.push(Reverse((at, Timer::Break(reply.operator))));
         }
     }
 
@@ -462,6 +520,18 @@ impl Engine {
                     }
                 }
                 Timer::Operator(o) => self.operator_wake(now, usize::from(o)),
+                Timer::Break(o) => {
+                    if let (Some(plan), Some(op)) = (&self.breaks, self.operators.get_mut(usize::from(o)))
+                        && op.next_break_wake().is_some_and(|at| at <= now)
+                    {
+                        if let Some(action) = op.break_wake(now, plan) {
+                            self.console_out.push(ConsoleCommand { operator: o, action });
+                        }
+                        if let Some(at) = op.next_break_wake() {
+                            self.timers.push(Reverse((at, Timer::Break(o))));
+                        }
+                    }
+                }
                 Timer::Reregister(o) => {
                     let (local, server) = (self.config.sip_local, self.config.server);
                     if let Some(op) = self.operators.get_mut(usize::from(o))
@@ -489,6 +559,11 @@ impl Engine {
 
     pub fn take_checks(&mut self) -> Vec<CheckRequest> {
         std::mem::take(&mut self.checks)
+    }
+
+    /// Operators' requests for the console driver.
+    pub fn take_console_commands(&mut self) -> Vec<ConsoleCommand> {
+        std::mem::take(&mut self.console_out)
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -538,6 +613,16 @@ impl Engine {
 
     pub fn operators_settled(&self) -> bool {
         self.operators.iter().all(|o| !matches!(o.registration, Registration::Pending { .. } | Registration::Unregistered))
+    }
+
+    /// No operator is signing in to the console or out of it.
+    pub fn console_settled(&self) -> bool {
+        self.operators.iter().all(|o| !matches!(o.console, ConsoleState::SigningIn | ConsoleState::SigningOut))
+    }
+
+    /// Whether operators use the console in this run.
+    pub fn console_used(&self) -> bool {
+        self.config.console
     }
 
     // ------------------------------------------------------------ internals
@@ -774,6 +859,10 @@ impl Engine {
     fn operator_offered(&mut self, now: Instant, leg: LegId, request_uri: &str, offer: Option<&[u8]>) {
         let user = uri_user(request_uri).unwrap_or_default();
         let found = self.operators.iter().position(|o| o.contact_user == user);
+        if let Some(o) = found {
+            // Counted however it goes on: the operator still takes it.
+            self.operators[o].offered();
+        }
         let (Some(o), Some(media)) = (found, offer.and_then(sdp::parse)) else {
             self.ua.reject(now, leg, if found.is_some() { 488 } else { 404 }, None);
             self.drain_ua(now);
@@ -837,6 +926,11 @@ impl Engine {
             self.remove_stream(id);
         }
         self.operators[o].call = None;
+        if let Some(plan) = &self.breaks
+            && let Some(action) = self.operators[o].call_ended(plan)
+        {
+            self.console_out.push(ConsoleCommand { operator: o as u16, action });
+        }
     }
 
     fn rtp_ticks(&mut self, now: Instant) {

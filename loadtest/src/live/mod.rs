@@ -6,12 +6,14 @@
 //! keys, check by correlation that what they hear is the prompt the flow
 //! plays, and give up with their patience in the queue; operators who
 //! register with digest credentials, answer after a ring delay and talk
-//! for a log-normal time. At the end the server's database is read back:
+//! for a log-normal time, and optionally sign in to the agent console and
+//! take breaks there ([`console`]). At the end the server's database is read back:
 //! one record per generated call, with the disposition and path the
 //! script implies ([`records`]).
 //!
 //! Layout: [`engine`] is the sans-IO core (every call and operator, the
-//! shared timers); [`caller`] and [`operator`] are the scripts; [`media`]
+//! shared timers); [`caller`] and [`operator`] are the scripts; [`console`]
+//! the console's HTTP client and its driver threads; [`media`]
 //! the RTP; [`prompts`] the expected audio; [`net`] the one-thread shell
 //! with batched sockets; [`stats`] the histograms; this module the run
 //! modes and the JSON result.
@@ -21,6 +23,7 @@
 //! call left up after a run ends (a drain deadline hangs up the rest).
 
 pub mod caller;
+pub mod console;
 pub mod engine;
 pub mod html;
 pub mod media;
@@ -88,6 +91,12 @@ pub struct RunConfig {
     /// generator cannot read its calendar (`loadtest/bench/live-server.sh`
     /// with `STAFFED=never` closes it).
     pub line: Line,
+    /// The agent console: operators sign in there too, as the console user
+    /// of their own login and password (`loadtest/bench/live-server.sh`
+    /// with `CONSOLE_USERS` makes them).
+    pub console: Option<console::ConsoleTarget>,
+    /// Operators' breaks through the console (needs `console`).
+    pub breaks: Option<operator::BreakPlan>,
 }
 
 impl RunConfig {
@@ -112,6 +121,8 @@ impl RunConfig {
             progress: true,
             audio_check_share: 1.0,
             line: Line::Open,
+            console: None,
+            breaks: None,
         }
     }
 }
@@ -143,6 +154,8 @@ pub enum LiveError {
     Records(#[from] records::RecordsError),
     #[error("the traffic profile: {0}")]
     Profile(#[from] crate::traffic::ProfileError),
+    #[error("starting the console driver threads: {0}")]
+    ConsoleThreads(std::io::Error),
 }
 
 /// Everything a run leaves: the engine (every call's outcome) and the
@@ -301,7 +314,22 @@ pub fn run_observed(
     config: &RunConfig,
     mut observe: impl FnMut(&mut Engine, Instant, &mut ShellFigures) -> Flow,
 ) -> Result<Finished, LiveError> {
-    let (mut engine, mut sockets, start) = start_engine(config)?;
+    let (mut engine, mut sockets, start) = start_engine(config, config.console.is_some())?;
+    // Console requests on their own threads (up to four; an operator's
+    // requests stay on one, in order), never on the RTP loop's.
+    let driver = match &config.console {
+        Some(target) => Some(
+            console::ConsoleDriver::start(console::ConsoleClient::new(target.clone()), config.operators.len().clamp(1, 4))
+                .map_err(LiveError::ConsoleThreads)?,
+        ),
+        None => None,
+    };
+    // Sign-in waits for the console's login limit: 20 at once, then one
+    // every 6 s from one address.
+    let settle_within = match &driver {
+        Some(_) => Duration::from_secs(15) + Duration::from_secs(7) * config.operators.len().saturating_sub(20) as u32,
+        None => Duration::from_secs(5),
+    };
     let slots = match &config.load {
         Load::Profile { profile, .. } => profile.slots()?,
         _ => Vec::new(),
@@ -318,10 +346,14 @@ pub fn run_observed(
     let mut stage = Stage::Registering;
     let shell = net::drive(&mut engine, &mut sockets, |engine, now, shell| {
         sampler.tick(engine, now, shell, config.progress);
+        if let Some(driver) = &driver {
+            pump_console(engine, driver, now);
+        }
         match stage {
             Stage::Registering => {
-                if engine.operators_settled() || now.duration_since(start) > Duration::from_secs(5) {
+                if (engine.operators_settled() && engine.console_settled()) || now.duration_since(start) > settle_within {
                     stage = Stage::Load(now);
+                    engine.start_breaks(now);
                     if let Load::Concurrency { calls } = config.load {
                         engine.set_concurrency(now, calls);
                     }
@@ -345,13 +377,15 @@ pub fn run_observed(
             Stage::Drain(since) => {
                 if engine.active() == 0 || now.duration_since(since) >= config.drain {
                     engine.hang_up_all(now);
+                    engine.sign_out_operators(now);
                     stage = Stage::Closing(now);
                 }
             }
             Stage::Closing(since) => {
                 let bye_done = engine.active() == 0 || now.duration_since(since) > Duration::from_secs(5);
                 let checks_done = engine.checks_pending() == 0 || now.duration_since(since) > Duration::from_secs(30);
-                if bye_done && checks_done {
+                let console_done = engine.console_settled() || now.duration_since(since) > Duration::from_secs(20);
+                if bye_done && checks_done && console_done {
                     return Flow::Stop;
                 }
             }
@@ -361,8 +395,23 @@ pub fn run_observed(
     Ok(sampler.finish(engine, shell, start))
 }
 
-/// The engine and sockets of a run, its prompts loaded.
-fn start_engine(config: &RunConfig) -> Result<(Engine, Sockets, Instant), LiveError> {
+/// Carries operators' console requests to the driver and its answers back.
+fn pump_console(engine: &mut Engine, driver: &console::ConsoleDriver, now: Instant) {
+    for command in engine.take_console_commands() {
+        let (operator, kind) = (command.operator, command.action.kind());
+        if !driver.send(command) {
+            let outcome = Err(console::ConsoleError::Stopped);
+            engine.handle_console(now, console::ConsoleReply { operator, kind, outcome });
+        }
+    }
+    while let Some(reply) = driver.try_recv() {
+        engine.handle_console(now, reply);
+    }
+}
+
+/// The engine and sockets of a run, its prompts loaded; `console`: its
+/// operators use the console (only a run carries their requests).
+fn start_engine(config: &RunConfig, console: bool) -> Result<(Engine, Sockets, Instant), LiveError> {
     let library = Arc::new(prompts::PromptLibrary::load(&config.prompts)?);
     let sockets = Sockets::bind(config.bind, config.rtp_sockets)?;
     let start = Instant::now();
@@ -379,6 +428,8 @@ fn start_engine(config: &RunConfig) -> Result<(Engine, Sockets, Instant), LiveEr
         setup_timeout: config.setup_timeout,
         audio_check_share: config.audio_check_share,
         line: config.line,
+        console,
+        breaks: config.breaks.clone(),
     };
     Ok((Engine::new(engine_config, library, start), sockets, start))
 }
@@ -416,7 +467,7 @@ pub struct CapacityConfig {
 }
 
 pub fn capacity(config: &CapacityConfig) -> Result<(CapacityReport, Finished), LiveError> {
-    let (mut engine, mut sockets, start) = start_engine(&config.run)?;
+    let (mut engine, mut sockets, start) = start_engine(&config.run, false)?;
     let mut sampler = Sampler::new(start, config.run.server_pid);
     let mut steps: Vec<CapacityStep> = Vec::new();
     let mut level = config.start.max(1);

@@ -1,13 +1,22 @@
 //! Simulated operators: phones that register with the server's registrar
 //! (RFC 3261 10.2, answered with RFC 7616 Digest through `ivr_sip::auth`),
 //! ring for a while when the ACD offers a call, answer, talk for a
-//! log-normal handle time and hang up. Wrap-up and breaks are the server's
-//! ACD's (it puts an agent in wrap-up after each call).
+//! log-normal handle time and hang up. Wrap-up is the server's ACD's (it
+//! puts an agent in wrap-up after each call).
 //!
-//! Owns the REGISTER exchange text and each operator's small state; never
-//! sockets or the clock. Calls themselves run on the engine's shared
-//! `UserAgent`; the engine routes an incoming INVITE here by its
-//! Request-URI user (the Contact each operator registered).
+//! Optionally through the agent console as well (`--console-url`): once
+//! registered, an operator signs in and sets its status `login` and
+//! `available`, takes breaks by a [`BreakPlan`] (status `break`, only when
+//! not on a call, and `available` after the break's length) and at the end
+//! `logout`. An offer that rings an operator the console has confirmed on
+//! break is counted ([`Operator::offers_on_break`]): the ACD must never
+//! offer to an agent on break.
+//!
+//! Owns the REGISTER exchange text and each operator's small state,
+//! console and breaks included; never sockets, HTTP or the clock. Calls
+//! themselves run on the engine's shared `UserAgent`; the engine routes an
+//! incoming INVITE here by its Request-URI user (the Contact each operator
+//! registered), and carries console requests out and answers in.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,6 +24,8 @@ use std::time::{Duration, Instant};
 use ivr_sip::LegId;
 use ivr_sip::auth::DigestChallenge;
 use ivr_sip::message::{Message, StartLine};
+
+use super::console::{ActionKind, AgentStatus, ConsoleAction};
 
 /// Registration lifetime asked for; the registrar may grant less (ours
 /// caps it at an hour), and the binding is refreshed at half of what was
@@ -60,6 +71,96 @@ pub struct Operator {
     pub call: Option<OperatorCall>,
     pub calls_answered: u64,
     pub offers_missed: u64,
+    pub console: ConsoleState,
+    pub breaks: BreakState,
+    /// Signed in to the console at some point of the run.
+    pub console_signed_in: bool,
+    pub breaks_taken: u64,
+    /// Time on break, from the console's confirmation to asking to be
+    /// available again.
+    pub break_time: Duration,
+    /// Offers that rang while the console had confirmed a break.
+    pub offers_on_break: u64,
+    /// Console requests that failed or were answered otherwise than asked,
+    /// and the first few reasons.
+    pub console_failures: u64,
+    pub console_errors: Vec<String>,
+}
+
+/// The operator's standing in the agent console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleState {
+    /// The run does not use the console.
+    Unused,
+    SignedOut,
+    SigningIn,
+    SignedIn,
+    /// The sign-in failed: the operator works by its phone only.
+    Refused,
+    SigningOut,
+}
+
+/// Where an operator is in its break plan. `due` is the planned start of
+/// the current (or next) break; the one after is planned a period later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakState {
+    /// No break planned (no plan, or the run is ending).
+    Unplanned,
+    Working { due: Instant },
+    /// Due during a call: asked for as soon as the call ends.
+    Deferred { due: Instant },
+    /// Asked for; the console's answer is pending.
+    Asked { due: Instant },
+    /// Confirmed by the console at `since`, until `until`. `grace`: an
+    /// offer was already ringing (or a callback reserved) as the break
+    /// began and its INVITE had not arrived yet; that one is no fault.
+    OnBreak { due: Instant, since: Instant, until: Instant, grace: bool },
+    /// `available` asked; offers are expected again from now.
+    Returning { due: Instant },
+}
+
+/// Breaks: every `every` an operator takes one of `length` with `reason`.
+/// Given in the profile's time and scaled like talk times
+/// ([`BreakPlan::scaled`]); staggered by the engine so that operators do
+/// not all break at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakPlan {
+    pub every: Duration,
+    pub length: Duration,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BreakPlanError {
+    #[error("{0:?}: give EVERY_SECS:LENGTH_SECS, e.g. 3600:600")]
+    Shape(String),
+    #[error("{0:?}: seconds must be positive numbers")]
+    Number(String),
+    #[error("{0:?}: a break must be shorter than its period")]
+    TooLong(String),
+}
+
+impl BreakPlan {
+    /// `EVERY_SECS:LENGTH_SECS` (the reason is `loadtest`).
+    pub fn parse(text: &str) -> Result<BreakPlan, BreakPlanError> {
+        let (every, length) = text.split_once(':').ok_or_else(|| BreakPlanError::Shape(text.to_owned()))?;
+        let secs = |t: &str| {
+            t.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9).ok_or_else(|| BreakPlanError::Number(text.to_owned()))
+        };
+        let (every, length) = (secs(every)?, secs(length)?);
+        if length >= every {
+            return Err(BreakPlanError::TooLong(text.to_owned()));
+        }
+        Ok(BreakPlan { every: Duration::from_secs_f64(every), length: Duration::from_secs_f64(length), reason: "loadtest".to_owned() })
+    }
+
+    /// In the run's time: both scaled, at least a second, the break at
+    /// most half its period.
+    pub fn scaled(&self, scale: f64) -> BreakPlan {
+        let every = self.every.mul_f64(scale.max(0.0)).max(Duration::from_secs(1));
+        let length = self.length.mul_f64(scale.max(0.0)).max(Duration::from_secs(1)).min(every / 2);
+        BreakPlan { every, length, reason: self.reason.clone() }
+    }
 }
 
 impl Operator {
@@ -77,6 +178,14 @@ impl Operator {
             call: None,
             calls_answered: 0,
             offers_missed: 0,
+            console: ConsoleState::Unused,
+            breaks: BreakState::Unplanned,
+            console_signed_in: false,
+            breaks_taken: 0,
+            break_time: Duration::ZERO,
+            offers_on_break: 0,
+            console_failures: 0,
+            console_errors: Vec::new(),
         }
     }
 
@@ -192,6 +301,153 @@ impl Operator {
             Some(OperatorCall::Talking { until, .. }) => Some(until),
             None => None,
         }
+    }
+
+    // ------------------------------------------------- console and breaks
+
+    /// Registered and not yet signed in to the console: sign in now.
+    pub fn console_sign_in(&mut self) -> Option<ConsoleAction> {
+        if self.console != ConsoleState::SignedOut || self.registration != Registration::Registered {
+            return None;
+        }
+        self.console = ConsoleState::SigningIn;
+        Some(ConsoleAction::SignIn { login: self.config.login.clone(), password: self.config.password.clone() })
+    }
+
+    /// The first break of the plan is due at `first`.
+    pub fn plan_breaks(&mut self, first: Instant) {
+        self.breaks = BreakState::Working { due: first };
+    }
+
+    /// When [`Operator::break_wake`] has something to do.
+    pub fn next_break_wake(&self) -> Option<Instant> {
+        match self.breaks {
+            BreakState::Working { due } => Some(due),
+            BreakState::OnBreak { until, .. } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// A break falls due (asked for now, or after the call in progress),
+    /// or ends (back to `available`).
+    pub fn break_wake(&mut self, now: Instant, plan: &BreakPlan) -> Option<ConsoleAction> {
+        match self.breaks {
+            BreakState::Working { due } if due <= now => {
+                if self.console != ConsoleState::SignedIn {
+                    // Not signed in (refused, or not yet): this one is skipped.
+                    self.breaks = BreakState::Working { due: due + plan.every };
+                    None
+                } else if self.call.is_some() {
+                    self.breaks = BreakState::Deferred { due };
+                    None
+                } else {
+                    self.breaks = BreakState::Asked { due };
+                    Some(ConsoleAction::Break { reason: plan.reason.clone() })
+                }
+            }
+            BreakState::OnBreak { due, since, until, .. } if until <= now => {
+                self.break_time += now.saturating_duration_since(since);
+                self.breaks = BreakState::Returning { due };
+                Some(ConsoleAction::Available)
+            }
+            _ => None,
+        }
+    }
+
+    /// The operator's call ended: a deferred break is asked for now.
+    pub fn call_ended(&mut self, plan: &BreakPlan) -> Option<ConsoleAction> {
+        match self.breaks {
+            BreakState::Deferred { due } if self.console == ConsoleState::SignedIn && self.call.is_none() => {
+                self.breaks = BreakState::Asked { due };
+                Some(ConsoleAction::Break { reason: plan.reason.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// An offer rang this operator: true when it rang during a break the
+    /// console had confirmed (a fault of the server, counted).
+    pub fn offered(&mut self) -> bool {
+        match &mut self.breaks {
+            BreakState::OnBreak { grace, .. } if *grace => {
+                *grace = false;
+                false
+            }
+            BreakState::OnBreak { .. } => {
+                self.offers_on_break += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The console's answer to this operator's request; returns when the
+    /// break plan wants waking next (a timer to arm).
+    pub fn console_answered(&mut self, now: Instant, kind: ActionKind, outcome: Result<&AgentStatus, String>, plan: Option<&BreakPlan>) -> Option<Instant> {
+        let every = plan.map_or(Duration::ZERO, |p| p.every);
+        let answered_as = |wanted: &str| match &outcome {
+            Ok(s) if s.status == wanted => Ok(*s),
+            Ok(s) => Err(format!("{kind:?}: the console answered status {} (state {}), not {wanted}", s.status, s.state)),
+            Err(e) => Err(format!("{kind:?}: {e}")),
+        };
+        let result = match (kind, self.console, self.breaks) {
+            (ActionKind::SignIn, ConsoleState::SigningIn, _) => {
+                let result = answered_as("available");
+                self.console = if result.is_ok() { ConsoleState::SignedIn } else { ConsoleState::Refused };
+                self.console_signed_in |= result.is_ok();
+                result.map(|_| None).map_err(|e| (e, None))
+            }
+            (ActionKind::Break, ConsoleState::SignedIn, BreakState::Asked { due }) => match answered_as("on_break") {
+                Ok(s) => {
+                    // A ringing offer keeps ringing on a break (the ACD's
+                    // rule); its INVITE may still be on its way.
+                    let grace = matches!(s.state.as_str(), "offered" | "reserved") && self.call.is_none();
+                    let until = now + plan.map_or(Duration::ZERO, |p| p.length);
+                    self.breaks = BreakState::OnBreak { due, since: now, until, grace };
+                    self.breaks_taken += 1;
+                    Ok(Some(until))
+                }
+                Err(e) => {
+                    self.breaks = BreakState::Working { due: due + every };
+                    Err((e, Some(due + every)))
+                }
+            },
+            (ActionKind::Available, ConsoleState::SignedIn, BreakState::Returning { due }) => {
+                let next = (due + every).max(now);
+                self.breaks = BreakState::Working { due: next };
+                answered_as("available").map(|_| Some(next)).map_err(|e| (e, Some(next)))
+            }
+            (ActionKind::SignOut, ConsoleState::SigningOut, _) => {
+                self.console = ConsoleState::SignedOut;
+                answered_as("logged_out").map(|_| None).map_err(|e| (e, None))
+            }
+            // An answer the run has moved on from (a break answered after
+            // the sign-out began): its errors still count.
+            _ => outcome.as_ref().map(|_| None).map_err(|e| (format!("{kind:?}: {e}"), None)),
+        };
+        match result {
+            Ok(wake) => wake,
+            Err((error, wake)) => {
+                self.console_failures += 1;
+                if self.console_errors.len() < 3 {
+                    self.console_errors.push(error);
+                }
+                wake
+            }
+        }
+    }
+
+    /// The end of the run: `logout` (a break in progress ends with it).
+    pub fn console_sign_out(&mut self, now: Instant) -> Option<ConsoleAction> {
+        if let BreakState::OnBreak { since, .. } = self.breaks {
+            self.break_time += now.saturating_duration_since(since);
+        }
+        self.breaks = BreakState::Unplanned;
+        if self.console != ConsoleState::SignedIn {
+            return None;
+        }
+        self.console = ConsoleState::SigningOut;
+        Some(ConsoleAction::SignOut)
     }
 }
 
@@ -317,6 +573,128 @@ mod tests {
         op.on_response(t1, &response_to(&with_credentials, "200 OK", "Expires: 600\r\n"), local, server, &mut rng);
         assert_eq!(op.refresh_at, Some(t1 + Duration::from_secs(300)));
         assert_eq!(op.registration, Registration::Registered);
+    }
+
+    /// A registered operator signed in to the console, with a plan of a
+    /// 3 s break every 10 s.
+    fn signed_in(t0: Instant) -> (Operator, BreakPlan) {
+        let (mut op, _, _, _) = phone("op001", "demo-op001-012");
+        op.registration = Registration::Registered;
+        op.console = ConsoleState::SignedOut;
+        let sign_in = op.console_sign_in().expect("signs in once registered");
+        assert_eq!(sign_in, ConsoleAction::SignIn { login: "op001".into(), password: "demo-op001-012".into() });
+        assert_eq!(op.console_sign_in(), None, "one sign-in");
+        assert_eq!(op.console_answered(t0, ActionKind::SignIn, Ok(&agent("available", "idle")), None), None);
+        assert_eq!((op.console, op.console_signed_in), (ConsoleState::SignedIn, true));
+        let plan = BreakPlan { every: Duration::from_secs(10), length: Duration::from_secs(3), reason: "loadtest".into() };
+        op.plan_breaks(t0 + Duration::from_secs(5));
+        (op, plan)
+    }
+
+    fn agent(status: &str, state: &str) -> AgentStatus {
+        AgentStatus { status: status.into(), state: state.into(), break_reason: None }
+    }
+
+    /// [`signed_in`] with its first break (due 5 s in) asked for.
+    fn break_asked(t0: Instant) -> (Operator, BreakPlan, Instant) {
+        let (mut op, plan) = signed_in(t0);
+        let due = t0 + Duration::from_secs(5);
+        assert_eq!(op.break_wake(due, &plan), Some(ConsoleAction::Break { reason: "loadtest".into() }));
+        (op, plan, due)
+    }
+
+    #[test]
+    fn a_break_is_asked_for_off_a_call_lasts_its_length_and_ends_by_asking_to_be_available() {
+        let t0 = Instant::now();
+        let (mut op, plan) = signed_in(t0);
+        let due = t0 + Duration::from_secs(5);
+        assert_eq!(op.next_break_wake(), Some(due));
+        assert_eq!(op.break_wake(due - Duration::from_millis(1), &plan), None, "not yet");
+        assert_eq!(op.break_wake(due, &plan), Some(ConsoleAction::Break { reason: "loadtest".into() }));
+        // Confirmed 50 ms later: on break for the plan's length from then.
+        let confirmed = due + Duration::from_millis(50);
+        let until = op.console_answered(confirmed, ActionKind::Break, Ok(&agent("on_break", "idle")), Some(&plan));
+        assert_eq!(until, Some(confirmed + Duration::from_secs(3)));
+        assert_eq!(op.breaks_taken, 1);
+        assert_eq!(op.break_wake(confirmed + Duration::from_secs(3), &plan), Some(ConsoleAction::Available));
+        assert_eq!(op.break_time, Duration::from_secs(3));
+        // Back: the next break a period after this one was due.
+        let back = op.console_answered(confirmed + Duration::from_secs(3), ActionKind::Available, Ok(&agent("available", "idle")), Some(&plan));
+        assert_eq!(back, Some(due + Duration::from_secs(10)));
+        assert_eq!(op.console_failures, 0);
+    }
+
+    #[test]
+    fn a_break_due_during_a_call_is_asked_for_as_soon_as_the_call_ends() {
+        let t0 = Instant::now();
+        let (mut op, plan) = signed_in(t0);
+        op.call = Some(OperatorCall::Talking { leg: LegId(1), until: t0 + Duration::from_secs(30) });
+        assert_eq!(op.break_wake(t0 + Duration::from_secs(5), &plan), None, "never during a call");
+        assert_eq!(op.next_break_wake(), None);
+        assert_eq!(op.call_ended(&plan), None, "the call is not over yet");
+        op.call = None;
+        assert_eq!(op.call_ended(&plan), Some(ConsoleAction::Break { reason: "loadtest".into() }));
+        assert_eq!(op.call_ended(&plan), None, "asked once");
+    }
+
+    #[test]
+    fn an_offer_during_a_confirmed_break_is_counted_but_one_already_ringing_as_it_began_is_not() {
+        let t0 = Instant::now();
+        let (mut op, plan, due) = break_asked(t0);
+        // Asked but not yet confirmed: the ACD may rightly offer meanwhile.
+        assert!(!op.offered());
+        // The console says the agent was offered a call as the break began
+        // (a ringing offer keeps ringing): its INVITE is no fault, once.
+        op.console_answered(due, ActionKind::Break, Ok(&agent("on_break", "offered")), Some(&plan));
+        assert!(!op.offered());
+        assert!(op.offered(), "a second offer during the break is the server's fault");
+        assert_eq!(op.offers_on_break, 1);
+        // Available asked: offers are expected again.
+        assert_eq!(op.break_wake(due + Duration::from_secs(3), &plan), Some(ConsoleAction::Available));
+        assert!(!op.offered());
+        assert_eq!(op.offers_on_break, 1);
+
+        // Had the INVITE already arrived, there is no grace.
+        let (mut op, plan, due) = break_asked(t0);
+        op.call = Some(OperatorCall::Ringing { leg: LegId(1), answer_at: due });
+        op.console_answered(due, ActionKind::Break, Ok(&agent("on_break", "offered")), Some(&plan));
+        op.call = None;
+        assert!(op.offered());
+    }
+
+    #[test]
+    fn console_refusals_are_counted_and_the_plan_goes_on() {
+        let (mut op, plan, due) = break_asked(Instant::now());
+        let next = op.console_answered(due, ActionKind::Break, Err("POST /api/agent/status: 409 conflict: logged out".into()), Some(&plan));
+        assert_eq!(next, Some(due + Duration::from_secs(10)));
+        assert_eq!((op.console_failures, op.breaks_taken), (1, 0));
+        assert!(op.console_errors[0].contains("409"), "{:?}", op.console_errors);
+        // A break the console did not grant is a failure too.
+        op.break_wake(due + Duration::from_secs(10), &plan);
+        op.console_answered(due, ActionKind::Break, Ok(&agent("available", "idle")), Some(&plan));
+        assert_eq!((op.console_failures, op.breaks_taken), (2, 0));
+        // Signing out mid-break ends the break; the late answer is ignored.
+        op.break_wake(due + Duration::from_secs(20), &plan);
+        assert_eq!(op.console_sign_out(due + Duration::from_secs(20)), Some(ConsoleAction::SignOut));
+        op.console_answered(due, ActionKind::Break, Ok(&agent("on_break", "idle")), Some(&plan));
+        assert_eq!((op.breaks_taken, op.next_break_wake()), (0, None));
+        op.console_answered(due, ActionKind::SignOut, Ok(&agent("logged_out", "idle")), Some(&plan));
+        assert_eq!((op.console, op.console_failures), (ConsoleState::SignedOut, 2));
+    }
+
+    #[test]
+    fn break_plans_are_every_and_length_in_seconds_scaled_like_talk_times() {
+        let plan = BreakPlan::parse("3600:600").expect("parses");
+        assert_eq!((plan.every, plan.length, plan.reason.as_str()), (Duration::from_secs(3600), Duration::from_secs(600), "loadtest"));
+        let scaled = plan.scaled(0.01);
+        assert_eq!((scaled.every, scaled.length), (Duration::from_secs(36), Duration::from_secs(6)));
+        // At least a second each, the break at most half its period.
+        let tiny = plan.scaled(0.0001);
+        assert_eq!((tiny.every, tiny.length), (Duration::from_secs(1), Duration::from_millis(500)));
+        assert!(matches!(BreakPlan::parse("600"), Err(BreakPlanError::Shape(_))));
+        assert!(matches!(BreakPlan::parse("600:-1"), Err(BreakPlanError::Number(_))));
+        assert!(matches!(BreakPlan::parse("x:1"), Err(BreakPlanError::Number(_))));
+        assert!(matches!(BreakPlan::parse("60:60"), Err(BreakPlanError::TooLong(_))));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The JSON result of a live run and of a capacity ramp: what was offered
 //! and failed, setup latency, RTP loss, jitter and send-time deviation at
 //! both ends, DTMF, the audio checks, the queue as the callers lived it,
-//! the records check, CPU of the generator and of the server, and the
-//! per-second timeline.
+//! the operators (their console sign-ins and breaks, and any offer that
+//! rang one on break), the records check, CPU of the generator and of the
+//! server, and the per-second timeline.
 //!
 //! Owns the summarising only; every figure comes from the engine, the
 //! shell or the records check.
@@ -101,6 +102,40 @@ pub struct OperatorsSummary {
     pub registered: usize,
     pub calls_answered: u64,
     pub offers_missed: u64,
+    /// With `--console-url`: the operators through the agent console.
+    pub console: Option<ConsoleSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleSummary {
+    /// Operators who signed in (and set `login` and `available`).
+    pub signed_in: usize,
+    /// Console requests that failed or were answered otherwise than asked
+    /// (a problem of the run when not zero), and the first reasons.
+    pub failures: u64,
+    pub errors: Vec<String>,
+    /// Breaks the console confirmed, and their time in seconds (from the
+    /// confirmation to asking to be available again).
+    pub breaks_taken: u64,
+    pub break_seconds: f64,
+    /// Offers that rang an operator the console had confirmed on break (a
+    /// problem of the server when not zero).
+    pub offers_on_break: u64,
+}
+
+fn console_summary(engine: &Engine) -> Option<ConsoleSummary> {
+    if !engine.console_used() {
+        return None;
+    }
+    let ops = &engine.operators;
+    Some(ConsoleSummary {
+        signed_in: ops.iter().filter(|o| o.console_signed_in).count(),
+        failures: ops.iter().map(|o| o.console_failures).sum(),
+        errors: ops.iter().flat_map(|o| o.console_errors.iter().map(|e| format!("{}: {e}", o.config.login))).take(10).collect(),
+        breaks_taken: ops.iter().map(|o| o.breaks_taken).sum(),
+        break_seconds: ops.iter().map(|o| o.break_time.as_secs_f64()).sum(),
+        offers_on_break: ops.iter().map(|o| o.offers_on_break).sum(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -231,6 +266,15 @@ pub fn live_report(mode: &str, finished: &Finished, records: Option<RecordsRepor
     if dtmf.sip_info_failed > 0 {
         problems.push(format!("{} of {} SIP INFO keys failed", dtmf.sip_info_failed, dtmf.sip_info_sent));
     }
+    let console = console_summary(engine);
+    if let Some(c) = &console {
+        if c.offers_on_break > 0 {
+            problems.push(format!("{} offers rang an operator on break (the ACD must not offer to an agent on break)", c.offers_on_break));
+        }
+        if c.failures > 0 {
+            problems.push(format!("{} console requests failed: {}", c.failures, c.errors.join("; ")));
+        }
+    }
     LiveReport {
         mode: mode.to_owned(),
         elapsed_s: finished.elapsed.as_secs_f64(),
@@ -280,6 +324,7 @@ pub fn live_report(mode: &str, finished: &Finished, records: Option<RecordsRepor
             registered: engine.operators_registered(),
             calls_answered: engine.operators.iter().map(|o| o.calls_answered).sum(),
             offers_missed: engine.operators.iter().map(|o| o.offers_missed).sum(),
+            console,
         },
         records,
         cpu: CpuSummary {
