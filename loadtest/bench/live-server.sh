@@ -60,6 +60,8 @@ case $STAFFED in
   *) echo "STAFFED must be always or never" >&2; exit 2 ;;
 esac
 [[ -x $IVR_BIN ]] || { echo "no ivr binary: cargo build --release -p ivr (or set IVR_BIN)" >&2; exit 2; }
+# The server starts from $DIR: a relative IVR_BIN is made absolute first.
+[[ $IVR_BIN == /* ]] || IVR_BIN=$PWD/$IVR_BIN
 
 rm -rf "$DIR"
 mkdir -p "$DIR/dialplans/calendars"
