@@ -88,7 +88,7 @@ const CALLBACK_COLUMNS: [&str; 6] =
 /// SQLite gets anonymous `?` placeholders (bound in order): with `$N`, sqlx
 /// looks every parameter up by name, a scan per parameter that made large
 /// statements cost the square of their size (profiled by the simulated year).
-fn insert_sql(backend: Backend, table: &str, columns: &[&str], rows: usize, conflict: &str) -> String {
+pub(crate) fn insert_sql(backend: Backend, table: &str, columns: &[&str], rows: usize, conflict: &str) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut n = 0;
     for row in 0..rows {

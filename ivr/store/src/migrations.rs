@@ -23,6 +23,7 @@ const SQLITE: &[Source] = &[
     (4, "console", include_str!("../migrations/sqlite/0004_console.sql")),
     (5, "report_summary", include_str!("../migrations/sqlite/0005_report_summary.sql")),
     (6, "call_wrapups", include_str!("../migrations/sqlite/0006_call_wrapups.sql")),
+    (7, "lean_indexes", include_str!("../migrations/sqlite/0007_lean_indexes.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -32,6 +33,7 @@ const POSTGRES: &[Source] = &[
     (4, "console", include_str!("../migrations/postgres/0004_console.sql")),
     (5, "report_summary", include_str!("../migrations/postgres/0005_report_summary.sql")),
     (6, "call_wrapups", include_str!("../migrations/postgres/0006_call_wrapups.sql")),
+    (7, "lean_indexes", include_str!("../migrations/postgres/0007_lean_indexes.sql")),
 ];
 
 fn sources(backend: Backend) -> &'static [Source] {

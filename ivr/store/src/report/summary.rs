@@ -25,6 +25,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::query::{Column, call_aggregates};
 use super::{SERVICE_LEVEL_MS, SHORT_ABANDON_MS, Tally};
+use crate::calls::insert_sql;
 use crate::{Backend, Disposition, FinishedCall, Store, StoreError, SurveyAnswer};
 
 /// A summary row covers one UTC hour. Europe/Madrid's offsets are whole
@@ -270,11 +271,9 @@ async fn add_calls(conn: &mut AnyConnection, backend: Backend, rows: &BTreeMap<K
              THEN excluded.longest_wait_ms ELSE call_summary_hourly.longest_wait_ms END"
                 .to_owned(),
         );
-        let sql = format!(
-            "{} ON CONFLICT (dimension, hour_ms, grp_present, grp) DO UPDATE SET {}",
-            values_sql(backend, "call_summary_hourly", &call_columns(), chunk.len()),
-            updates.join(", ")
-        );
+        let conflict =
+            format!("ON CONFLICT (dimension, hour_ms, grp_present, grp) DO UPDATE SET {}", updates.join(", "));
+        let sql = insert_sql(backend, "call_summary_hourly", &call_columns(), chunk.len(), &conflict);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((dimension, hour, group), t) in chunk {
             query = query
@@ -316,10 +315,13 @@ async fn add_scores(
     let columns = ["dimension", "hour_ms", "grp_present", "grp", "question", "value", "answers"];
     let rows: Vec<_> = rows.iter().collect();
     for chunk in rows.chunks(MAX_PARAMS / columns.len()) {
-        let sql = format!(
-            "{} ON CONFLICT (dimension, hour_ms, grp_present, grp, question, value) \
+        let sql = insert_sql(
+            backend,
+            "survey_summary_hourly",
+            &columns,
+            chunk.len(),
+            "ON CONFLICT (dimension, hour_ms, grp_present, grp, question, value) \
              DO UPDATE SET answers = survey_summary_hourly.answers + excluded.answers",
-            values_sql(backend, "survey_summary_hourly", &columns, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (((dimension, hour, group), question, value), answers) in chunk {
@@ -339,24 +341,6 @@ async fn add_scores(
 
 fn call_columns() -> Vec<&'static str> {
     ["dimension", "hour_ms", "grp_present", "grp"].into_iter().chain(TALLY_COLUMNS).collect()
-}
-
-/// `INSERT INTO table (columns) VALUES (..), (..)` for `rows` rows.
-fn values_sql(backend: Backend, table: &str, columns: &[&str], rows: usize) -> String {
-    let mut n = 0;
-    let tuples: Vec<String> = (0..rows)
-        .map(|_| {
-            let row: Vec<String> = columns
-                .iter()
-                .map(|_| {
-                    n += 1;
-                    placeholder(backend, n)
-                })
-                .collect();
-            format!("({})", row.join(", "))
-        })
-        .collect();
-    format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), tuples.join(", "))
 }
 
 /// `(grp_present, grp)` of `column` (the key's group value) in SQL.

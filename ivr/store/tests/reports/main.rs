@@ -18,6 +18,7 @@ use ivr_store::{Backend, Store};
 use sqlx::Executor;
 
 mod fixture;
+mod indexes;
 mod open_data;
 mod reports;
 mod summary;
@@ -70,6 +71,14 @@ impl Database {
         let store = Store::connect(&format!("{PG_BASE_URL}/{name}")).await.expect("PostgreSQL connects");
         assert_eq!(store.backend(), Backend::Postgres);
         Some(Database { store, cleanup: Cleanup::PgDatabase { admin, name } })
+    }
+
+    /// The database file, for a SQLite database.
+    fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => Some(dir.join("calls.db")),
+            Cleanup::PgDatabase { .. } => None,
+        }
     }
 
     async fn finish(self) {
