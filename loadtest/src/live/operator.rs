@@ -305,9 +305,10 @@ impl Operator {
 
     // ------------------------------------------------- console and breaks
 
-    /// Registered and not yet signed in to the console: sign in now.
+    /// Registered and never signed in to the console yet: sign in now (a
+    /// binding refreshed after the sign-out at the run's end is not).
     pub fn console_sign_in(&mut self) -> Option<ConsoleAction> {
-        if self.console != ConsoleState::SignedOut || self.registration != Registration::Registered {
+        if self.console != ConsoleState::SignedOut || self.console_signed_in || self.registration != Registration::Registered {
             return None;
         }
         self.console = ConsoleState::SigningIn;
@@ -680,6 +681,7 @@ mod tests {
         assert_eq!((op.breaks_taken, op.next_break_wake()), (0, None));
         op.console_answered(due, ActionKind::SignOut, Ok(&agent("logged_out", "idle")), Some(&plan));
         assert_eq!((op.console, op.console_failures), (ConsoleState::SignedOut, 2));
+        assert_eq!(op.console_sign_in(), None, "a refresh after the sign-out signs nobody in again");
     }
 
     #[test]
