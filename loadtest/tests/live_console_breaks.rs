@@ -119,6 +119,8 @@ fn start_server(ivr: &Path, root: &Path) -> Server {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let pid = stdout.lines().next().and_then(|l| l.trim().parse().ok());
     let (true, Some(pid)) = (out.status.success(), pid) else {
+        // The script stops the server it started when it fails.
+        let _ = std::fs::remove_dir_all(&dir);
         panic!("the server script failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     };
     Server { pid, dir, sip: SocketAddr::from((Ipv4Addr::LOCALHOST, first)), http: SocketAddr::from((Ipv4Addr::LOCALHOST, first + 1)) }
