@@ -425,10 +425,11 @@ impl MediaLoop {
     /// operator it is reported as it is, like the bridge's RFC 4733 keys
     /// (it was dropped there, and the call record missed it).
     fn info_digit(&mut self, id: MediaId, digit: DtmfDigit, now: Instant) {
-        let in_ivr = self.slot_of(id).and_then(|slot| self.slots[slot].as_ref()).is_some_and(|s| matches!(s.media, SlotMedia::Call(_)));
-        if in_ivr {
-            self.with_call(id, now, |_, call| call.handle_info_dtmf(digit));
-        } else if self.slot_of(id).is_some() {
+        let Some(slot) = self.slot_of(id) else { return };
+        if let Some(Some(CallSlot { media: SlotMedia::Call(call), .. })) = self.slots.get_mut(slot) {
+            call.handle_info_dtmf(digit);
+            self.service(slot, now);
+        } else {
             let _ = self.notices.send(MediaNotice::Digit { id, digit, method: DtmfMethod::SipInfo });
         }
     }
