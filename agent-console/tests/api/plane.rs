@@ -14,7 +14,7 @@ use agent_console::{
     AcdFiles, AgentCommand, CalendarFile, CallContext, Clock, ConsoleControl, ControlError, ControlPlane, DialplanInfo,
     Health, LiveState, MonitorRequest, Reply, SoftphoneLink, TransferTarget,
 };
-use ivr_acd::{Acd, AcdConfig, AcdOutput, AgentId, CallId, EndedBy, OfferFailure};
+use ivr_acd::{Acd, AcdConfig, AcdOutput, AgentId, CallId, EndedBy, Enqueue, OfferFailure};
 use tokio::sync::watch;
 
 /// A clock the test moves by hand.
@@ -159,7 +159,7 @@ impl AcdPlane {
         };
         world.calls.insert(CallId(call), context);
         let skills = vec![("language".into(), language.into()), ("topic".into(), topic.into())];
-        world.acd.enqueue(now, CallId(call), queue, skills, 0, None).expect("enqueue");
+        world.acd.enqueue(now, Enqueue { skills, ..Enqueue::new(CallId(call), queue) }).expect("enqueue");
         self.publish(&mut world);
     }
 
@@ -229,7 +229,7 @@ impl AcdPlane {
                     .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
                     .collect();
                 // Transfers are served first.
-                w.acd.enqueue(now, call, queue, skills, 10, None)?;
+                w.acd.enqueue(now, Enqueue { skills, priority: 10, ..Enqueue::new(call, queue) })?;
             }
             AgentCommand::Transfer { to: TransferTarget::Agent(_), .. } => {
                 return Err(ControlError::NotSupported { what: "transfer a call to one agent" });

@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::time::{Duration, Instant};
 
-use ivr_acd::{Acd, AcdConfig, AcdOutput, AgentConfig, AgentId, CallId, CallbackNumber, EndedBy, OfferFailure, QueueId};
+use ivr_acd::{Acd, AcdConfig, AcdOutput, AgentConfig, AgentId, CallId, CallbackNumber, EndedBy, Enqueue, OfferFailure, QueueId};
 
 const LANGUAGES: [(&str, f64); 4] = [("ca", 0.6), ("es", 0.3), ("en", 0.05), ("oc", 0.05)];
 const TOPICS: [&str; 6] = ["procedures", "health", "education", "work", "transport", "other"];
@@ -96,7 +96,7 @@ impl World {
                 let language = LANGUAGES.iter().find(|(_, p)| { roll -= p; roll < 0.0 }).map_or("ca", |(l, _)| l);
                 let topic = TOPICS[self.rng.usize(..TOPICS.len())];
                 let skills = vec![("language".to_string(), language.to_string()), ("topic".to_string(), topic.to_string())];
-                if self.acd.enqueue(now, call, QueueId(0), skills, i32::from(self.rng.f64() < 0.05), None).is_ok() {
+                if self.acd.enqueue(now, Enqueue { skills, priority: i32::from(self.rng.f64() < 0.05), ..Enqueue::new(call, QueueId(0)) }).is_ok() {
                     self.queued.insert(call);
                     let patience = self.exp(self.patience_secs);
                     self.at(patience, Ev::Abandon(call));

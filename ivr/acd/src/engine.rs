@@ -161,6 +161,28 @@ pub struct AcdStats {
     pub in_queue: u64,
 }
 
+/// A caller joining a queue: [`Acd::enqueue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueue {
+    pub call: CallId,
+    pub queue: QueueId,
+    /// (skill, value) pairs such as ("language", "ca").
+    pub skills: Vec<(String, String)>,
+    /// Higher is served first; 0 by default.
+    pub priority: i32,
+    /// Shortens the queue's own maximum wait (the shorter of the two
+    /// applies); None: the queue's.
+    pub max_wait: Option<Duration>,
+}
+
+impl Enqueue {
+    /// `call` joins `queue` with no skills, priority 0 and the queue's
+    /// maximum wait.
+    pub fn new(call: CallId, queue: QueueId) -> Enqueue {
+        Enqueue { call, queue, skills: Vec::new(), priority: 0, max_wait: None }
+    }
+}
+
 /// Handle times kept per queue for wait estimates.
 pub(crate) const HANDLE_TIME_SAMPLES: usize = 50;
 
@@ -406,19 +428,10 @@ impl Acd {
 
     // ---- calls ---------------------------------------------------------
 
-    /// A caller joins `queue`. `skills` are (skill, value) pairs such as
-    /// ("language", "ca"); `max_wait` shortens the queue's own (None: the
-    /// queue's). Higher `priority` is served first.
-    pub fn enqueue(
-        &mut self,
-        now: Instant,
-        call: CallId,
-        queue: QueueId,
-        skills: Vec<(String, String)>,
-        priority: i32,
-        max_wait: Option<Duration>,
-    ) -> Result<(), AcdError> {
-        self.enqueue_as(now, call, queue, skills, priority, max_wait, CallPhase::Waiting)
+    /// A caller joins a queue (see [`Enqueue`]), or is turned away with
+    /// `Closed`.
+    pub fn enqueue(&mut self, now: Instant, request: Enqueue) -> Result<(), AcdError> {
+        self.enqueue_as(now, request, CallPhase::Waiting)
     }
 
     /// A callback request that never waited in the queue (asked for out of
@@ -427,7 +440,7 @@ impl Acd {
     /// followed by `request_callback` could be offered as a live call in
     /// between, and the request then refused as [`AcdError::OfferRinging`]).
     pub fn enqueue_callback(&mut self, now: Instant, call: CallId, queue: QueueId, number: CallbackNumber) -> Result<(), AcdError> {
-        self.enqueue_as(now, call, queue, Vec::new(), 0, None, CallPhase::ChoosingCallback)?;
+        self.enqueue_as(now, Enqueue::new(call, queue), CallPhase::ChoosingCallback)?;
         // Not in the calls when the queue was closed (its Closed output says so).
         if self.calls.contains_key(&call) {
             self.request_callback(now, call, number)
@@ -436,17 +449,8 @@ impl Acd {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn enqueue_as(
-        &mut self,
-        now: Instant,
-        call: CallId,
-        queue: QueueId,
-        skills: Vec<(String, String)>,
-        priority: i32,
-        max_wait: Option<Duration>,
-        phase: CallPhase,
-    ) -> Result<(), AcdError> {
+    fn enqueue_as(&mut self, now: Instant, request: Enqueue, phase: CallPhase) -> Result<(), AcdError> {
+        let Enqueue { call, queue, skills, priority, max_wait } = request;
         self.advance(now);
         let q = self.queues.get(queue.index()).filter(|q| !q.removed).ok_or(AcdError::UnknownQueue(queue))?;
         if self.calls.contains_key(&call) {

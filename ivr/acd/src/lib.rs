@@ -35,7 +35,7 @@ mod snapshot;
 mod strategy;
 
 pub use config::{Accept, AcdConfig, AgentConfig, ConfigError, ConfigErrorKind, Position, QueueConfig, RelaxStep, SecretRef, Strategy};
-pub use engine::{Acd, AcdError, AcdStats};
+pub use engine::{Acd, AcdError, AcdStats, Enqueue};
 pub use event::{
     AcdOutput, AgentState, AgentStatus, BreakReason, CallbackNumber, CancelReason, ClosedReason, EndedBy, OfferFailure,
     QueueEvent, QueueEventKind,

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use ivr_acd::{
-    Acd, AcdConfig, AcdOutput, AgentId, AgentState, AgentStatus, CallId, CallbackNumber, EndedBy, OfferFailure, QueueEventKind,
+    Acd, AcdConfig, AcdOutput, AgentId, AgentState, AgentStatus, CallId, CallbackNumber, EndedBy, Enqueue, OfferFailure, QueueEventKind,
     QueueId,
 };
 use proptest::prelude::*;
@@ -225,7 +225,7 @@ impl Harness {
                 let call = CallId(self.next_call);
                 self.next_call += 1;
                 let skills = vec![("language".to_string(), LANGUAGES[language].to_string()), ("topic".to_string(), TOPICS[topic].to_string())];
-                self.acd.enqueue(now, call, q(second), skills, priority, max_wait.map(Duration::from_secs)).map_err(fail)?;
+                self.acd.enqueue(now, Enqueue { call, queue: q(second), skills, priority, max_wait: max_wait.map(Duration::from_secs) }).map_err(fail)?;
             }
             Cmd::Abandon(i) => {
                 if let Some(call) = Self::pick(self.queued.keys().copied(), i) {
@@ -339,7 +339,7 @@ impl Harness {
                     2 => self.acd.call_ended(now, ghost, EndedBy::Agent),
                     3 => self.acd.callback_result(now, ghost, true),
                     4 => self.acd.agent_login(now, AgentId(99)),
-                    _ => self.acd.enqueue(now, ghost, QueueId(9), vec![], 0, None),
+                    _ => self.acd.enqueue(now, Enqueue::new(ghost, QueueId(9))),
                 };
                 prop_assert!(r.is_err());
                 prop_assert!(self.acd.poll_output().is_none(), "a refused command had an effect");

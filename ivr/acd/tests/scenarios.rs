@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use ivr_acd::{
-    AcdError, AcdOutput, AgentId, AgentState, AgentStatus, BreakReason, CallId, CallbackNumber, CancelReason, ClosedReason, EndedBy,
+    AcdError, AcdOutput, AgentId, AgentState, AgentStatus, BreakReason, CallId, CallbackNumber, CancelReason, ClosedReason, EndedBy, Enqueue,
     OfferFailure,
 };
 use support::{secs, Sim};
@@ -306,8 +306,8 @@ fn a_caller_leaves_at_their_maximum_wait() {
     let mut s = sim("max_wait_secs = 300\n");
     s.login(&["carmen"]);
     let q = s.queue("general");
-    s.acd.enqueue(s.now, CallId(1), q, vec![("language".into(), "en".into())], 0, Some(Duration::from_secs(120))).expect("enqueue");
-    s.acd.enqueue(s.now, CallId(2), q, vec![("language".into(), "en".into())], 0, None).expect("enqueue");
+    s.acd.enqueue(s.now, Enqueue { skills: vec![("language".into(), "en".into())], max_wait: Some(Duration::from_secs(120)), ..Enqueue::new(CallId(1), q) }).expect("enqueue");
+    s.acd.enqueue(s.now, Enqueue { skills: vec![("language".into(), "en".into())], ..Enqueue::new(CallId(2), q) }).expect("enqueue");
     s.drain();
     assert_eq!(s.wait(secs(120.0)), [AcdOutput::MaxWaitReached { call: CallId(1) }], "the dialplan's shorter limit");
     assert_eq!(s.wait(secs(180.0)), [AcdOutput::MaxWaitReached { call: CallId(2) }], "the queue's limit");
@@ -523,7 +523,7 @@ fn commands_that_do_not_fit_change_nothing() {
     assert_eq!(s.acd.offer_accepted(s.now, CallId(1), carmen), Err(AcdError::NoSuchOffer { call: CallId(1), agent: carmen }));
     assert_eq!(s.acd.call_ended(s.now, CallId(1), EndedBy::Agent), Err(AcdError::NotConnected(CallId(1))));
     let q = s.queue("general");
-    assert_eq!(s.acd.enqueue(s.now, CallId(1), q, vec![], 0, None), Err(AcdError::DuplicateCall(CallId(1))));
+    assert_eq!(s.acd.enqueue(s.now, Enqueue::new(CallId(1), q)), Err(AcdError::DuplicateCall(CallId(1))));
     assert_eq!(s.acd.set_break(s.now, carmen, "x".into()), Err(AcdError::AgentLoggedOut(carmen)));
     assert_eq!(s.acd.callback_result(s.now, CallId(1), true), Err(AcdError::NoCallbackInProgress(CallId(1))));
     assert!(s.actions().is_empty());

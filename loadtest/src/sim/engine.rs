@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use ivr_acd::{Acd, AcdError, AcdOutput, AgentId, CallId, CallbackNumber, EndedBy, QueueId};
+use ivr_acd::{Acd, AcdError, AcdOutput, AgentId, CallId, CallbackNumber, EndedBy, Enqueue, QueueId};
 use ivr_dialplan::interpreter::{Action, CallContext, Input, Interpreter, QueueOutcome, WaitingFor};
 use ivr_store::report::{AgentStaffingEvent, StaffingChange};
 use ivr_store::{CallEventKind, Disposition, FinishedCall};
@@ -371,7 +371,7 @@ impl<'a> Engine<'a> {
                     call.queued_at_ms = Some(ms);
                     call.abandon_at = Some(now + call.journey.patience);
                     call.callback_key_at = call.journey.callback_in_queue_after.map(|d| now + d);
-                    if self.acd.enqueue(now, CallId(call.number), self.queue, skills, priority, Some(max_wait)).is_err() {
+                    if self.acd.enqueue(now, Enqueue { call: CallId(call.number), queue: self.queue, skills, priority, max_wait: Some(max_wait) }).is_err() {
                         call.stage = QueueStage::Left;
                         call.queued_at_ms = None;
                         *pending = Some(Input::QueueOutcome(QueueOutcome::Closed));

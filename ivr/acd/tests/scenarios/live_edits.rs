@@ -2,7 +2,7 @@
 //! callers keep their place, routing is worked out again, and nothing is
 //! removed from under a caller or a call.
 
-use ivr_acd::{AcdConfig, AcdError, AcdOutput, AgentStatus, CallId, EndedBy, QueueConfig};
+use ivr_acd::{AcdConfig, AcdError, AcdOutput, AgentStatus, CallId, EndedBy, Enqueue, QueueConfig};
 
 use super::{queues, sim, AGENTS, CA, ES};
 use crate::support::{secs, Sim};
@@ -107,7 +107,7 @@ fn a_queue_with_callers_cannot_be_removed_and_an_empty_one_can() {
     let mut s = Sim::new(&two, AGENTS);
     s.login(&["bernat"]);
     let second = s.queue("second");
-    s.acd.enqueue(s.now, CallId(1), second, vec![], 0, None).expect("open");
+    s.acd.enqueue(s.now, Enqueue::new(CallId(1), second)).expect("open");
     s.drain();
     s.acd.offer_failed(s.now, CallId(1), s.agent("bernat"), ivr_acd::OfferFailure::Busy).expect("ringing");
     s.drain();
@@ -122,7 +122,7 @@ fn a_queue_with_callers_cannot_be_removed_and_an_empty_one_can() {
     s.drain();
     s.acd.remove_queue(s.now, second).expect("empty now");
     assert_eq!(s.acd.queue_id("second"), None);
-    assert_eq!(s.acd.enqueue(s.now, CallId(2), second, vec![], 0, None), Err(AcdError::UnknownQueue(second)));
+    assert_eq!(s.acd.enqueue(s.now, Enqueue::new(CallId(2), second)), Err(AcdError::UnknownQueue(second)));
     assert_eq!(s.acd.snapshot(s.now).queues.len(), 1);
 }
 
@@ -149,6 +149,6 @@ fn a_whole_new_configuration_is_applied_all_or_nothing() {
     s.acd.apply_config(s.now, &config).expect("a new queue");
     s.drain();
     let second = s.queue("second");
-    s.acd.enqueue(s.now, CallId(2), second, vec![], 0, None).expect("open");
+    s.acd.enqueue(s.now, Enqueue::new(CallId(2), second)).expect("open");
     assert!(matches!(s.actions()[..], [AcdOutput::Offer { call: CallId(2), .. }]), "carmen serves it at once");
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use ivr_acd::{Acd, AcdConfig, AcdOutput, AgentId, CallId, QueueEvent, QueueId};
+use ivr_acd::{Acd, AcdConfig, AcdOutput, AgentId, CallId, Enqueue, QueueEvent, QueueId};
 
 pub struct Sim {
     pub acd: Acd,
@@ -88,7 +88,7 @@ impl Sim {
     pub fn enqueue(&mut self, call: u64, skills: &[(&str, &str)], priority: i32) -> Vec<AcdOutput> {
         let q = self.queue("general");
         let skills = skills.iter().map(|(s, v)| (s.to_string(), v.to_string())).collect();
-        self.acd.enqueue(self.now, CallId(call), q, skills, priority, None).expect("enqueue");
+        self.acd.enqueue(self.now, Enqueue { skills, priority, ..Enqueue::new(CallId(call), q) }).expect("enqueue");
         self.actions()
     }
 

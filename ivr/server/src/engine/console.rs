@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use agent_console::{AgentCommand, CallContext, ControlError, LiveState, TransferTarget};
-use ivr_acd::{AcdConfig, AgentId, AgentState, CallId as AcdCallId, OfferFailure};
+use ivr_acd::{AcdConfig, AgentId, AgentState, CallId as AcdCallId, Enqueue, OfferFailure};
 use ivr_store::CallWrapUp;
 use ivr_dialplan::interpreter::{Input, QueueOutcome};
 use tracing::info;
@@ -252,7 +252,7 @@ impl Engine {
         c.queue = Some(QueuedCall { acd_call, queue: queue_name.clone(), callback_key: None, state: QueueState::Waiting, entered: now });
         self.acd_calls.insert(acd_call, caller);
         info!(parent: &c.span, queue = %queue_name, "back in a queue, ahead of new callers");
-        if let Err(e) = self.acd.enqueue(now, acd_call, queue, skills, TRANSFER_PRIORITY, Some(Duration::from_secs(900))) {
+        if let Err(e) = self.acd.enqueue(now, Enqueue { call: acd_call, queue, skills, priority: TRANSFER_PRIORITY, max_wait: Some(Duration::from_secs(900)) }) {
             self.leave_queue(now, caller);
             self.dialogue_input(now, caller, Input::QueueOutcome(QueueOutcome::OperatorHungUp));
             return Err(e.into());

@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use ivr_acd::{AcdError, AcdOutput, CallId as AcdCallId, CallbackNumber, EndedBy, QueueEvent};
+use ivr_acd::{AcdError, AcdOutput, CallId as AcdCallId, CallbackNumber, EndedBy, Enqueue, QueueEvent};
 use ivr_dialplan::interpreter::{Input, QueueOutcome};
 use ivr_dialplan::program::SayKind;
 use ivr_dialplan::say;
@@ -83,7 +83,7 @@ impl Engine {
         call.queue = Some(QueuedCall { acd_call, queue: queue.to_owned(), callback_key, state: QueueState::Waiting, entered: now });
         self.acd_calls.insert(acd_call, leg);
         info!(parent: &call.span, queue, priority, "caller queued");
-        if let Err(e) = self.acd.enqueue(now, acd_call, queue_id, skills, priority, Some(max_wait)) {
+        if let Err(e) = self.acd.enqueue(now, Enqueue { call: acd_call, queue: queue_id, skills, priority, max_wait: Some(max_wait) }) {
             warn!(error = %e, "the ACD refused the caller: treated as closed");
             self.leave_queue(now, leg);
             self.dialogue_input(now, leg, Input::QueueOutcome(QueueOutcome::Closed));
