@@ -135,8 +135,9 @@ pub struct CallSlot {
     /// INFO keys that failed: answered with an error status, never
     /// answered (408 on Timer F), or refused by the user agent.
     pub sip_info_failed: u32,
-    /// The call ended with a key half sent, or an INFO key failed: the
-    /// server may or may not have counted it.
+    /// The call ended with a key half sent, an INFO key failed, or an
+    /// in-band key met the operator's answer (`Caller::keys_uncertain`):
+    /// the server may or may not have counted it.
     pub keys_cut: bool,
 }
 
@@ -819,7 +820,7 @@ impl Engine {
             slot.rtp = stream.receiver.stats();
             slot.keys_rfc4733 = stream.sender.sent_rfc4733;
             slot.keys_inband = stream.sender.sent_inband;
-            slot.keys_cut = stream.sender.pressing() || slot.sip_info_failed > 0;
+            slot.keys_cut = stream.sender.pressing() || slot.sip_info_failed > 0 || slot.caller.keys_uncertain();
         }
     }
 

@@ -261,13 +261,23 @@ impl Journey {
 }
 
 /// The shares journeys are drawn from. Every weight list is relative (it
-/// need not sum to 1); probabilities are 0..=1.
+/// need not sum to 1), and a weight of 0 means never drawn; probabilities
+/// are 0..=1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JourneyMix {
     /// ca, es, en, oc.
     pub languages: [f64; 4],
-    /// procedures, health, education, work, transport, other.
+    /// procedures, health, education, work, transport, other. A
+    /// self-service caller asks about one of the first five (those with
+    /// information), by their weights here.
     pub topics: [f64; 6],
+    /// The topics of callers who want an operator, when they differ from
+    /// `topics` (None: the same). `[0, 0, 0, 0, 0, 1]` sends every one of
+    /// them to the main menu's operator key ("other") while self-service
+    /// callers keep the topics of `topics`. A list with no weight above 0
+    /// counts as None.
+    #[serde(default)]
+    pub operator_topics: Option<[f64; 6]>,
     /// self-service, operator, abandon in IVR, no input.
     pub intents: [f64; 4],
     /// Self-service callers who hear the information twice.
@@ -301,6 +311,7 @@ impl Default for JourneyMix {
         JourneyMix {
             languages: [0.55, 0.38, 0.05, 0.02],
             topics: [0.30, 0.24, 0.15, 0.12, 0.11, 0.08],
+            operator_topics: None,
             intents: [0.50, 0.42, 0.05, 0.03],
             hear_again: 0.10,
             abandon_in_ivr_after: DurationDist::Uniform { min_secs: 3.0, max_secs: 40.0 },
@@ -323,7 +334,11 @@ impl JourneyMix {
     /// Draws one caller.
     pub fn draw(&self, rng: &mut fastrand::Rng) -> Journey {
         let intent = [Intent::SelfService, Intent::Operator, Intent::AbandonInIvr, Intent::NoInput][pick(rng, &self.intents)];
-        let mut topic = Topic::ALL[pick(rng, &self.topics)];
+        let topics = match self.operator_topics {
+            Some(weights) if intent == Intent::Operator && weights.iter().any(|w| w.is_finite() && *w > 0.0) => weights,
+            _ => self.topics,
+        };
+        let mut topic = Topic::ALL[pick(rng, &topics)];
         // "Other" has no information: a self-service caller asks about
         // one of the five topics.
         if intent == Intent::SelfService && topic == Topic::Other {
@@ -363,5 +378,45 @@ impl JourneyMix {
             return 0.0;
         }
         (self.intents[1] + self.intents[3]) / total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_of_weight_zero_is_never_drawn_and_operator_callers_may_have_topics_of_their_own() {
+        let mut mix = JourneyMix::default();
+        mix.topics[Topic::Health as usize] = 0.0;
+        mix.operator_topics = Some([0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut self_service = std::collections::BTreeMap::new();
+        for _ in 0..20_000 {
+            let journey = mix.draw(&mut rng);
+            assert_ne!(journey.topic, Topic::Health, "weight 0: never");
+            match journey.intent {
+                Intent::Operator => assert_eq!(journey.topic, Topic::Other, "the operator callers' own topics"),
+                Intent::SelfService => *self_service.entry(journey.topic.key()).or_insert(0u32) += 1,
+                Intent::AbandonInIvr | Intent::NoInput => {}
+            }
+        }
+        // The other four information topics, in the line's proportions
+        // (procedures 0.30 of 0.68).
+        assert_eq!(self_service.keys().collect::<String>(), "1345", "{self_service:?}");
+        let total: u32 = self_service.values().sum();
+        let procedures = f64::from(self_service[&'1']) / f64::from(total);
+        assert!((procedures - 0.30 / 0.68).abs() < 0.02, "{procedures}");
+    }
+
+    #[test]
+    fn operator_topics_with_no_weight_above_zero_are_the_same_as_none() {
+        // Both draw from `topics`, with the same random numbers.
+        let mix = JourneyMix::default();
+        let zeroed = JourneyMix { operator_topics: Some([0.0; 6]), ..JourneyMix::default() };
+        let (mut a, mut b) = (fastrand::Rng::with_seed(9), fastrand::Rng::with_seed(9));
+        for _ in 0..1_000 {
+            assert_eq!(mix.draw(&mut a), zeroed.draw(&mut b));
+        }
     }
 }
