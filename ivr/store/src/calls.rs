@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, Row};
 
 use crate::report::summary;
@@ -145,9 +145,37 @@ impl Store {
         if calls.is_empty() {
             return Ok(());
         }
-        let query_error = |source| StoreError::Query { backend: self.backend, op: "insert_finished", source };
+        let statements = bulk_statements(self.backend, calls);
+        self.run_bulk(calls, statements, "insert_finished").await
+    }
+
+    /// Binds the statements that store `calls`, without touching the
+    /// database (plain CPU work, on the caller's thread); see
+    /// [`Store::insert_bound`].
+    pub fn bind_batch(&self, calls: Vec<FinishedCall>) -> BoundBatch {
+        let statements = bulk_statements(self.backend, &calls);
+        BoundBatch { calls, statements, backend: self.backend }
+    }
+
+    /// [`Store::insert_finished`] for a batch bound by
+    /// [`Store::bind_batch`] (on a store of the same backend); gives the
+    /// calls back.
+    pub async fn insert_bound(&self, batch: BoundBatch) -> Result<Vec<FinishedCall>, StoreError> {
+        let BoundBatch { calls, statements, backend } = batch;
+        if backend != self.backend {
+            return Err(StoreError::BackendMismatch { bound_for: backend, store: self.backend });
+        }
+        if !calls.is_empty() {
+            self.run_bulk(&calls, statements, "insert_bound").await?;
+        }
+        Ok(calls)
+    }
+
+    /// One transaction: the bulk statements of `calls`, then the summaries.
+    async fn run_bulk(&self, calls: &[FinishedCall], statements: Vec<Statement>, op: &'static str) -> Result<(), StoreError> {
+        let query_error = |source| StoreError::Query { backend: self.backend, op, source };
         let mut tx = self.pool.begin().await.map_err(query_error)?;
-        insert_all(&mut tx, calls, self.backend).await.map_err(query_error)?;
+        insert_all(&mut tx, calls, statements, self.backend).await.map_err(query_error)?;
         tx.commit().await.map_err(query_error)
     }
 
@@ -158,7 +186,9 @@ impl Store {
         let rows: Vec<(&str, &SurveyAnswer)> = answers.iter().map(|answer| (call_id, answer)).collect();
         let mut tx = self.pool.begin().await.map_err(query_error)?;
         let before = summary::stored(&mut tx, self.backend, &[call_id]).await.map_err(query_error)?;
-        insert_survey_answers(&mut tx, &rows, self.backend).await.map_err(query_error)?;
+        for statement in survey_answer_statements(self.backend, &rows) {
+            statement.execute(&mut *tx).await.map_err(query_error)?;
+        }
         summary::apply_batch(&mut tx, self.backend, &before, &[], &rows).await.map_err(query_error)?;
         tx.commit().await.map_err(query_error)
     }
@@ -213,52 +243,55 @@ fn surviving_records(calls: &[FinishedCall]) -> Vec<&FinishedCall> {
     chosen
 }
 
-/// Inserts `calls` and their children with multi-row statements: a few
-/// statements per batch instead of nine per call.
-async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], backend: Backend) -> Result<(), sqlx::Error> {
+/// A multi-row statement with its parameters bound, ready to run.
+type Statement = sqlx::query::Query<'static, Any, AnyArguments>;
+
+/// The multi-row statements that insert `calls` and their children: a few
+/// statements per batch instead of nine per call. Binding is plain CPU work
+/// and needs no connection, so it can be done ahead of the transaction
+/// ([`Store::bind_batch`]).
+fn bulk_statements(backend: Backend, calls: &[FinishedCall]) -> Vec<Statement> {
     let max_params = max_params(backend);
-    let surviving = surviving_records(calls);
-    let ids: Vec<&str> = surviving.iter().map(|call| call.call_id()).collect();
-    let before = summary::stored(conn, backend, &ids).await?;
-    for chunk in surviving.chunks(max_params / CALL_COLUMNS.len()) {
+    let mut statements = Vec::new();
+    for chunk in surviving_records(calls).chunks(max_params / CALL_COLUMNS.len()) {
         let sql = insert_sql(backend, "calls", &CALL_COLUMNS, chunk.len(), &CALL_CONFLICT);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for call in chunk {
             let (r, d) = (&call.record, &call.details);
             query = query
-                .bind(&r.call_id)
-                .bind(&r.dialled)
+                .bind(r.call_id.clone())
+                .bind(r.dialled.clone())
                 .bind(r.started_at_ms)
                 .bind(r.answered_at_ms)
                 .bind(r.ended_at_ms)
-                .bind(&r.end_reason)
+                .bind(r.end_reason.clone())
                 .bind(r.sip_status)
-                .bind(&r.codec)
-                .bind(&r.language)
+                .bind(r.codec.clone())
+                .bind(r.language.clone())
                 .bind(r.digits_rfc4733)
                 .bind(r.digits_sip_info)
                 .bind(r.digits_inband)
                 .bind(r.rtp_packets_sent)
                 .bind(r.rtp_packets_received)
                 .bind(r.rtp_packets_lost)
-                .bind(&d.caller_pseudonym)
-                .bind(&d.dialplan_version)
-                .bind(&d.ivr_path)
-                .bind(&d.topic)
-                .bind(&d.queue)
+                .bind(d.caller_pseudonym.clone())
+                .bind(d.dialplan_version.clone())
+                .bind(d.ivr_path.clone())
+                .bind(d.topic.clone())
+                .bind(d.queue.clone())
                 .bind(d.queued_at_ms)
                 .bind(d.wait_ms)
-                .bind(&d.agent)
+                .bind(d.agent.clone())
                 .bind(d.answered_by_agent_at_ms)
                 .bind(d.talk_ms)
                 .bind(d.hold_ms)
                 .bind(d.wrap_up_ms)
                 .bind(call.disposition().as_str())
                 .bind(d.failure_sip_status)
-                .bind(&d.message_recording)
+                .bind(d.message_recording.clone())
                 .bind(i64::from(d.provisional));
         }
-        query.execute(&mut *conn).await?;
+        statements.push(query);
     }
 
     let events: Vec<(&str, &CallEvent)> =
@@ -267,17 +300,17 @@ async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], backend: B
         let sql = insert_sql(backend, "call_events", &EVENT_COLUMNS, chunk.len(), "ON CONFLICT (call_id, seq) DO NOTHING");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (call_id, event) in chunk {
-            query = query.bind(*call_id).bind(event.seq).bind(event.at_ms).bind(event.kind.as_str()).bind(&event.detail);
+            query = query
+                .bind(call_id.to_string())
+                .bind(event.seq)
+                .bind(event.at_ms)
+                .bind(event.kind.as_str())
+                .bind(event.detail.clone());
         }
-        query.execute(&mut *conn).await?;
+        statements.push(query);
     }
 
-    let answers: Vec<(&str, &SurveyAnswer)> = calls
-        .iter()
-        .flat_map(|call| call.survey_answers.iter().map(move |answer| (call.call_id(), answer)))
-        .collect();
-    insert_survey_answers(conn, &answers, backend).await?;
-    summary::apply_batch(conn, backend, &before, &surviving, &answers).await?;
+    statements.extend(survey_answer_statements(backend, &answers_of(calls)));
 
     let callbacks: Vec<(&str, &CallbackRequest)> =
         calls.iter().filter_map(|call| call.callback.as_ref().map(|callback| (call.call_id(), callback))).collect();
@@ -286,40 +319,87 @@ async fn insert_all(conn: &mut AnyConnection, calls: &[FinishedCall], backend: B
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (call_id, callback) in chunk {
             query = query
-                .bind(*call_id)
-                .bind(&callback.queue)
-                .bind(&callback.number_clear)
+                .bind(call_id.to_string())
+                .bind(callback.queue.clone())
+                .bind(callback.number_clear.clone())
                 .bind(callback.requested_at_ms)
                 .bind(callback.purge_after_ms)
                 .bind(callback.state.as_str());
         }
-        query.execute(&mut *conn).await?;
+        statements.push(query);
     }
-    Ok(())
+    statements
 }
 
-async fn insert_survey_answers(
+/// Every survey answer of `calls`, with its call's id, in order.
+fn answers_of(calls: &[FinishedCall]) -> Vec<(&str, &SurveyAnswer)> {
+    calls.iter().flat_map(|call| call.survey_answers.iter().map(move |answer| (call.call_id(), answer))).collect()
+}
+
+/// Runs a batch's bulk `statements` (from [`bulk_statements`] on `calls`)
+/// on `conn`, inside the caller's transaction, and brings the report
+/// summaries up to date with what they stored.
+async fn insert_all(
     conn: &mut AnyConnection,
-    answers: &[(&str, &SurveyAnswer)],
+    calls: &[FinishedCall],
+    statements: Vec<Statement>,
     backend: Backend,
 ) -> Result<(), sqlx::Error> {
+    let surviving = surviving_records(calls);
+    let ids: Vec<&str> = surviving.iter().map(|call| call.call_id()).collect();
+    let before = summary::stored(conn, backend, &ids).await?;
+    for statement in statements {
+        statement.execute(&mut *conn).await?;
+    }
+    summary::apply_batch(conn, backend, &before, &surviving, &answers_of(calls)).await
+}
+
+/// Calls whose statements are bound, ready for [`Store::insert_bound`]:
+/// made by [`Store::bind_batch`] on any thread, so that a bulk writer can
+/// bind the next batch while the database stores this one.
+pub struct BoundBatch {
+    calls: Vec<FinishedCall>,
+    statements: Vec<Statement>,
+    backend: Backend,
+}
+
+impl BoundBatch {
+    /// The calls of the batch.
+    pub fn calls(&self) -> &[FinishedCall] {
+        &self.calls
+    }
+}
+
+impl std::fmt::Debug for BoundBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundBatch")
+            .field("calls", &self.calls.len())
+            .field("statements", &self.statements.len())
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+/// The statements that insert `answers` (each with its call's id).
+fn survey_answer_statements(backend: Backend, answers: &[(&str, &SurveyAnswer)]) -> Vec<Statement> {
+    let mut statements = Vec::new();
     for chunk in answers.chunks(max_params(backend) / SURVEY_COLUMNS.len()) {
         let sql = insert_sql(backend, "survey_answers", &SURVEY_COLUMNS, chunk.len(), "ON CONFLICT (call_id, question) DO NOTHING");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (call_id, answer) in chunk {
             query = query
-                .bind(*call_id)
-                .bind(&answer.question)
+                .bind(call_id.to_string())
+                .bind(answer.question.clone())
                 .bind(answer.value.map(i64::from))
                 .bind(answer.answered_at_ms)
-                .bind(&answer.agent)
-                .bind(&answer.queue)
-                .bind(&answer.topic)
-                .bind(&answer.language);
+                .bind(answer.agent.clone())
+                .bind(answer.queue.clone())
+                .bind(answer.topic.clone())
+                .bind(answer.language.clone());
         }
-        query.execute(&mut *conn).await?;
+        statements.push(query);
     }
-    Ok(())
+    statements
 }
 
 /// Parses a stored enum name, as a decode error if it is unknown.

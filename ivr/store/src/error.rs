@@ -55,6 +55,10 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
+    /// A batch bound for one backend was handed to a store of the other.
+    #[error("a batch bound for {bound_for} was handed to a {store} store")]
+    BackendMismatch { bound_for: Backend, store: Backend },
+
     /// The local journal could not be opened, written or read.
     #[error("call-record journal failed")]
     Journal(#[from] crate::journal::JournalError),

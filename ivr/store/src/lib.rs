@@ -52,6 +52,7 @@ pub mod users;
 pub mod wrapup;
 mod writer;
 
+pub use calls::BoundBatch;
 pub use error::StoreError;
 pub use privacy::{Access, CallerExport, MIN_SECRET_LEN, PSEUDONYM_HEX_LEN, Pseudonymizer, SecretTooShort};
 pub use record::{

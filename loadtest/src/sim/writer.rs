@@ -1,11 +1,14 @@
-//! The simulation's storage thread: finished calls arrive in batches over a
-//! bounded channel and are inserted with `Store::insert_finished`, one
-//! transaction per batch, while the simulation goes on; the agents' logins
-//! and logoffs ride along in the same batches and become staffing
-//! intervals (`agent_staffing`, the denominator of occupancy) through the
-//! server's own [`StaffingLog`] and `Store::insert_staffing`. At the end
-//! the thread closes the intervals still open at the end of the simulated
-//! period, stores them, and runs the report on what it stored.
+//! The simulation's storage threads: finished calls arrive in batches over a
+//! bounded channel; a binding thread binds each batch's multi-row
+//! statements (`Store::bind_batch`, plain CPU work) while the storing
+//! thread runs the previous batch's (`Store::insert_bound`, one transaction
+//! per batch), so the two overlap on a machine's two cores, while the
+//! simulation goes on. The agents' logins and logoffs ride along in the
+//! same batches and become staffing intervals (`agent_staffing`, the
+//! denominator of occupancy) through the server's own [`StaffingLog`] and
+//! `Store::insert_staffing`. At the end the storing thread closes the
+//! intervals still open at the end of the simulated period, stores them,
+//! and runs the report on what it stored.
 //!
 //! Owns the store connection and its tokio runtime (the simulation itself
 //! is synchronous). Must never write to a database that already holds
@@ -16,12 +19,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ivr_store::report::{AgentStaffingEvent, ReportQuery, ReportTable, StaffingInterval, StaffingLog, report};
-use ivr_store::{FinishedCall, Store};
+use ivr_store::{BoundBatch, FinishedCall, Store};
 
 use super::SimError;
 
-/// Batches in flight between the simulation and the store.
-const CHANNEL_BATCHES: usize = 4;
+/// Batches in flight between the simulation and the binding thread, and
+/// between it and the storing thread.
+const CHANNEL_BATCHES: usize = 2;
 /// Closed staffing intervals stored together (a few days' shifts).
 const STAFFING_BATCH: usize = 2_000;
 
@@ -40,7 +44,8 @@ pub struct Stored {
     pub batches: u64,
     /// Staffing intervals stored.
     pub staffing_intervals: u64,
-    /// Time spent inside `insert_finished` and `insert_staffing`.
+    /// Time the storing thread spent inside `insert_bound` and
+    /// `insert_staffing` (binding is the binding thread's).
     pub insert_time: Duration,
     pub report: ReportTable,
     pub report_time: Duration,
@@ -72,10 +77,25 @@ impl RecordSink {
             runtime.block_on(store.close());
             return Err(SimError::DatabaseNotEmpty { calls: existing });
         }
-        let (tx, rx) = sync_channel(CHANNEL_BATCHES);
+        let (tx, rx) = sync_channel::<Batch>(CHANNEL_BATCHES);
+        let (bound_tx, bound_rx) = sync_channel::<Bound>(CHANNEL_BATCHES);
+        let binder = store.clone();
+        std::thread::Builder::new()
+            .name("sim-bind".to_owned())
+            .spawn(move || {
+                // Ends when the simulation closes its end, or when the
+                // storing thread has stopped (its error is reported there).
+                while let Ok(batch) = rx.recv() {
+                    let bound = Bound { records: binder.bind_batch(batch.records), staffing: batch.staffing };
+                    if bound_tx.send(bound).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(SimError::Runtime)?;
         let handle = std::thread::Builder::new()
             .name("sim-store".to_owned())
-            .spawn(move || runtime.block_on(store_batches(store, rx, query)))
+            .spawn(move || runtime.block_on(store_batches(store, bound_rx, query)))
             .map_err(SimError::Runtime)?;
         Ok(RecordSink { tx: Some(tx), handle: Some(handle), blocked: Duration::ZERO })
     }
@@ -98,7 +118,13 @@ impl RecordSink {
     }
 }
 
-async fn store_batches(store: Store, rx: Receiver<Batch>, query: ReportQuery) -> Result<Stored, SimError> {
+/// A batch with its statements bound.
+struct Bound {
+    records: BoundBatch,
+    staffing: Vec<AgentStaffingEvent>,
+}
+
+async fn store_batches(store: Store, rx: Receiver<Bound>, query: ReportQuery) -> Result<Stored, SimError> {
     let (mut records, mut batches, mut insert_time) = (0u64, 0u64, Duration::ZERO);
     let mut staffing = StaffingLog::default();
     let mut closed: Vec<StaffingInterval> = Vec::with_capacity(STAFFING_BATCH);
@@ -107,9 +133,10 @@ async fn store_batches(store: Store, rx: Receiver<Batch>, query: ReportQuery) ->
         // A blocking receive is fine: this runtime serves only this thread.
         while let Ok(batch) = rx.recv() {
             let t = Instant::now();
-            if !batch.records.is_empty() {
-                store.insert_finished(&batch.records).await?;
-                records += batch.records.len() as u64;
+            let count = batch.records.calls().len() as u64;
+            if count > 0 {
+                store.insert_bound(batch.records).await?;
+                records += count;
                 batches += 1;
             }
             closed.extend(batch.staffing.iter().filter_map(|event| staffing.apply(event)));

@@ -73,8 +73,10 @@ impl Dimension {
     }
 }
 
-/// One summary row's key: (dimension, hour, group value).
-type Key = (Dimension, i64, Option<String>);
+/// One summary row's key: (dimension, hour, group value), borrowing the
+/// group from the batch's calls (copied once per row when bound, not once
+/// per call and dimension).
+type Key<'a> = (Dimension, i64, Option<&'a str>);
 
 /// The summary columns after the key, in `Tally` field order.
 const TALLY_COLUMNS: [&str; 16] = [
@@ -128,24 +130,24 @@ pub(crate) fn call_tally(call: &FinishedCall) -> Tally {
     }
 }
 
-fn call_group(call: &FinishedCall, dimension: Dimension) -> Option<String> {
+fn call_group(call: &FinishedCall, dimension: Dimension) -> Option<&str> {
     let (r, d) = (&call.record, &call.details);
     match dimension {
         Dimension::All => None,
-        Dimension::By(Column::Queue) => d.queue.clone(),
-        Dimension::By(Column::Topic) => d.topic.clone(),
-        Dimension::By(Column::Language) => Some(r.language.clone()),
-        Dimension::By(Column::Agent) => d.agent.clone(),
+        Dimension::By(Column::Queue) => d.queue.as_deref(),
+        Dimension::By(Column::Topic) => d.topic.as_deref(),
+        Dimension::By(Column::Language) => Some(&r.language),
+        Dimension::By(Column::Agent) => d.agent.as_deref(),
     }
 }
 
-fn answer_group(answer: &SurveyAnswer, dimension: Dimension) -> Option<String> {
+fn answer_group(answer: &SurveyAnswer, dimension: Dimension) -> Option<&str> {
     match dimension {
         Dimension::All => None,
-        Dimension::By(Column::Queue) => answer.queue.clone(),
-        Dimension::By(Column::Topic) => answer.topic.clone(),
-        Dimension::By(Column::Language) => Some(answer.language.clone()),
-        Dimension::By(Column::Agent) => answer.agent.clone(),
+        Dimension::By(Column::Queue) => answer.queue.as_deref(),
+        Dimension::By(Column::Topic) => answer.topic.as_deref(),
+        Dimension::By(Column::Language) => Some(&answer.language),
+        Dimension::By(Column::Agent) => answer.agent.as_deref(),
     }
 }
 
@@ -240,10 +242,11 @@ pub(crate) async fn apply_batch(
     }
 
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    let mut scores: BTreeMap<(Key, String, i64), i64> = BTreeMap::new();
+    let mut scores: BTreeMap<(Key, &str, i64), i64> = BTreeMap::new();
     for &(call_id, answer) in answers {
         if !seen.insert((call_id, answer.question.as_str()))
-            || before.answers.contains(&(call_id.to_owned(), answer.question.clone()))
+            || (!before.answers.is_empty()
+                && before.answers.contains(&(call_id.to_owned(), answer.question.clone())))
         {
             continue;
         }
@@ -251,7 +254,7 @@ pub(crate) async fn apply_batch(
         let hour = hour_of(answer.answered_at_ms);
         for dimension in DIMENSIONS {
             let key = (dimension, hour, answer_group(answer, dimension));
-            *scores.entry((key, answer.question.clone(), i64::from(value))).or_default() += 1;
+            *scores.entry((key, answer.question.as_str(), i64::from(value))).or_default() += 1;
         }
     }
     add_scores(conn, backend, &scores).await
@@ -259,7 +262,7 @@ pub(crate) async fn apply_batch(
 
 /// Adds `rows` to the call summary (one upsert per chunk; keys sorted, so
 /// concurrent writers lock rows in the same order).
-async fn add_calls(conn: &mut AnyConnection, backend: Backend, rows: &BTreeMap<Key, Tally>) -> Result<(), sqlx::Error> {
+async fn add_calls(conn: &mut AnyConnection, backend: Backend, rows: &BTreeMap<Key<'_>, Tally>) -> Result<(), sqlx::Error> {
     let width = 4 + TALLY_COLUMNS.len();
     let rows: Vec<(&Key, &Tally)> = rows.iter().collect();
     for chunk in rows.chunks(MAX_PARAMS / width) {
@@ -310,7 +313,7 @@ async fn add_calls(conn: &mut AnyConnection, backend: Backend, rows: &BTreeMap<K
 async fn add_scores(
     conn: &mut AnyConnection,
     backend: Backend,
-    rows: &BTreeMap<(Key, String, i64), i64>,
+    rows: &BTreeMap<(Key<'_>, &str, i64), i64>,
 ) -> Result<(), sqlx::Error> {
     let columns = ["dimension", "hour_ms", "grp_present", "grp", "question", "value", "answers"];
     let rows: Vec<_> = rows.iter().collect();
@@ -330,7 +333,7 @@ async fn add_scores(
                 .bind(*hour)
                 .bind(i64::from(group.is_some()))
                 .bind(group.clone().unwrap_or_default())
-                .bind(question.as_str())
+                .bind(*question)
                 .bind(*value)
                 .bind(**answers);
         }

@@ -162,6 +162,25 @@ pub(crate) async fn a_full_call_round_trips_with_its_timeline_answers_and_callba
     assert_eq!((stored.events.len(), stored.survey_answers.len(), stored.callback), (0, 0, None));
 }
 
+pub(crate) async fn a_batch_bound_ahead_stores_what_insert_finished_stores(store: Store, _url: String) {
+    let calls = vec![full_call(40), full_call(41)];
+    // Bound on another thread, as the simulated year's binding thread does.
+    let binder = store.clone();
+    let to_bind = calls.clone();
+    let bound = std::thread::spawn(move || binder.bind_batch(to_bind)).join().expect("binding thread");
+    assert_eq!(bound.calls(), &calls[..]);
+    let given_back = store.insert_bound(bound).await.expect("insert bound");
+    assert_eq!(given_back, calls);
+    for call in &calls {
+        assert_eq!(store.finished_call(call.call_id()).await.expect("read").as_ref(), Some(call));
+    }
+    // Bound again and stored again: nothing twice, like insert_finished.
+    store.insert_bound(store.bind_batch(calls.clone())).await.expect("insert again");
+    let report_rows = store.count_calls().await.expect("count");
+    assert_eq!(report_rows, 2);
+    assert!(store.insert_bound(store.bind_batch(Vec::new())).await.expect("an empty batch").is_empty());
+}
+
 pub(crate) async fn a_final_record_replaces_a_provisional_one_and_never_the_reverse(store: Store, _url: String) {
     let final_call = full_call(40);
     let start = ivr_store::CallStart {

@@ -143,6 +143,7 @@ contract!(
     migrate_is_idempotent_and_reports_the_schema_version,
     every_field_round_trips,
     a_full_call_round_trips_with_its_timeline_answers_and_callback,
+    a_batch_bound_ahead_stores_what_insert_finished_stores,
     reinsert_is_a_no_op,
     a_final_record_replaces_a_provisional_one_and_never_the_reverse,
     replayed_events_answers_and_callbacks_are_not_duplicated,
