@@ -283,7 +283,7 @@ async fn add_calls(conn: &mut AnyConnection, backend: Backend, rows: &BTreeMap<K
                 .bind(dimension.name())
                 .bind(*hour)
                 .bind(i64::from(group.is_some()))
-                .bind(group.clone().unwrap_or_default());
+                .bind(group.unwrap_or_default());
             for value in [
                 t.offered,
                 t.ivr_completed,
@@ -332,7 +332,7 @@ async fn add_scores(
                 .bind(dimension.name())
                 .bind(*hour)
                 .bind(i64::from(group.is_some()))
-                .bind(group.clone().unwrap_or_default())
+                .bind(group.unwrap_or_default())
                 .bind(*question)
                 .bind(*value)
                 .bind(**answers);
