@@ -25,11 +25,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::dialplan_host::{DialplanStatus, ReloadRequest};
 use crate::engine::EngineStatus;
+use crate::wiring::AgentPasswords;
 
 /// What an HTTP task asks of the engine task, with where to answer.
 pub enum ConsoleRequest {
     Agent { agent: AgentId, command: AgentCommand, reply: oneshot::Sender<Result<(), ControlError>> },
-    ApplyAcd { config: Box<AcdConfig>, reply: oneshot::Sender<Result<(), ControlError>> },
+    /// New queue and agent files, with the agents' phone passwords already
+    /// read: the engine applies both or neither.
+    ApplyAcd { config: Box<AcdConfig>, passwords: AgentPasswords, reply: oneshot::Sender<Result<(), ControlError>> },
     /// A browser softphone's link for `agent`: the engine task keeps it
     /// in its [`SoftphoneLinks`].
     Softphone { agent: AgentId, link: SoftphoneLink },
@@ -99,6 +102,9 @@ pub struct EngineConsole {
     pub reloads: mpsc::UnboundedSender<ReloadRequest>,
     pub queues_file: PathBuf,
     pub agents_file: PathBuf,
+    /// `acd.allow_demo_passwords`: the same rule for a live agents file as
+    /// at start-up.
+    pub allow_demo_passwords: bool,
     /// The folder of the dialplan's calendar files.
     pub calendars_dir: PathBuf,
 }
@@ -217,8 +223,14 @@ impl ConsoleControl for EngineConsole {
 
     fn apply_acd_files(&self, files: AcdFiles, config: AcdConfig) -> Reply<'_, ()> {
         Box::pin(async move {
+            // Every agent's phone password is read first (as at start-up): one
+            // that cannot be read refuses the change before the engine sees it.
+            let passwords = AgentPasswords::resolve(&config.agents, self.allow_demo_passwords).map_err(|e| {
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "agents file refused");
+                ControlError::NotSupported { what: "take an agent whose phone password cannot be read (the server log names it)" }
+            })?;
             // The engine checks the change first: nothing is written if it refuses.
-            self.ask(|reply| ConsoleRequest::ApplyAcd { config: Box::new(config), reply }).await?;
+            self.ask(|reply| ConsoleRequest::ApplyAcd { config: Box::new(config), passwords, reply }).await?;
             write_whole(&self.queues_file, &files.queues_toml)?;
             write_whole(&self.agents_file, &files.agents_toml)
         })

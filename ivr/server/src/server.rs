@@ -127,6 +127,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         reloads: reload_requests_tx,
         queues_file: config.acd.queues.clone(),
         agents_file: config.acd.agents.clone(),
+        allow_demo_passwords: config.acd.allow_demo_passwords,
         calendars_dir: config.dialplan.parent().map_or_else(|| PathBuf::from("calendars"), |d| d.join("calendars")),
     });
     let console = Console::new(
@@ -217,7 +218,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
                 let now = Instant::now();
                 let (result, reply) = match request {
                     ConsoleRequest::Agent { agent, command, reply } => (engine.console_command(now, agent, command), reply),
-                    ConsoleRequest::ApplyAcd { config, reply } => (engine.apply_acd_config(now, &config), reply),
+                    ConsoleRequest::ApplyAcd { config, passwords, reply } => (engine.apply_acd_config(now, &config, &passwords), reply),
                     ConsoleRequest::Softphone { agent, link } => {
                         softphones.insert(agent, link);
                         engine.softphone_linked(now, agent);

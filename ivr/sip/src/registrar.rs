@@ -242,6 +242,27 @@ impl Registrar {
         &mut self.credentials
     }
 
+    /// Replaces the whole credential store (the agents file changed while running) and removes
+    /// the bindings of every user it no longer holds, which are returned. No event is reported
+    /// for them: the caller made the change and is told here.
+    pub fn replace_credentials(&mut self, credentials: Credentials) -> Vec<Binding> {
+        self.credentials = credentials;
+        let gone: Vec<String> = self
+            .bindings
+            .keys()
+            .filter(|aor| Aor::parse(aor).is_none_or(|a| !self.credentials.contains(&a.user)))
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for aor in gone {
+            for binding in self.bindings.remove(&aor).unwrap_or_default() {
+                self.expiry.remove(&(binding.expires_at, binding.aor.clone(), binding.contact.clone()));
+                removed.push(binding);
+            }
+        }
+        removed
+    }
+
     /// Current bindings of an AOR (any form: `sip:1001@host:port;params` is canonicalised),
     /// highest `q` first, then most recently registered.
     pub fn lookup(&self, aor: &str) -> Vec<Binding> {

@@ -145,7 +145,7 @@ impl Engine {
 }
 
 /// The agent whose SIP user is the AOR's user part.
-fn agent_of(acd: &ivr_acd::Acd, aor: &str) -> Option<AgentId> {
+pub(super) fn agent_of(acd: &ivr_acd::Acd, aor: &str) -> Option<AgentId> {
     let rest = aor.split_once(':').map_or(aor, |(_, r)| r);
     let user = rest.split('@').next()?;
     acd.agent_by_sip_user(user)

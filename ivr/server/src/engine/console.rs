@@ -24,7 +24,9 @@ use ivr_sip::LegId;
 use super::b2bua::{OutState, Purpose};
 use super::queueing::{QueueState, QueuedCall};
 use super::Engine;
+use super::agents::agent_of;
 use crate::media_loop::MediaCommand;
+use crate::wiring::AgentPasswords;
 use crate::wrap_up_writer::WrapUpSender;
 
 /// Priority of a caller an operator transferred to another queue (or whose
@@ -264,12 +266,38 @@ impl Engine {
     /// New queue and agent files from the admin page, applied live by
     /// `Acd::apply_config` (all or nothing: a queue with callers or a busy
     /// agent cannot be removed, a 409 with the reason; callers keep their
-    /// place in edited queues). New agents' phones register after a restart
-    /// (the registrar's credentials are read at start-up).
-    pub fn apply_acd_config(&mut self, now: Instant, config: &AcdConfig) -> Result<(), ControlError> {
+    /// place in edited queues). Once the ACD has taken them, the registrar's
+    /// credentials become the new file's (`passwords`, read by the console
+    /// side before: a password that cannot be read refused the change
+    /// earlier): new agents' phones register at once, a changed password
+    /// holds from the phone's next REGISTER, and a removed agent's phone
+    /// loses its binding and is refused as an unknown user. A refused
+    /// change leaves the registrar as it was.
+    pub fn apply_acd_config(&mut self, now: Instant, config: &AcdConfig, passwords: &AgentPasswords) -> Result<(), ControlError> {
         self.live_dirty = true;
         let applied = self.acd.apply_config(now, config);
+        if applied.is_ok() {
+            self.replace_phone_credentials(passwords);
+        }
         self.drain_acd(now);
         Ok(applied?)
+    }
+
+    /// The registrar's users become the ACD's agents with a password (each
+    /// under the SIP user the ACD keeps for it); phones of users that went
+    /// are forgotten.
+    fn replace_phone_credentials(&mut self, passwords: &AgentPasswords) {
+        let acd = &self.acd;
+        let credentials = passwords.credentials(&self.config.registrar_realm, |login| {
+            acd.agent_id(login).and_then(|a| acd.agent_sip_user(a)).map(str::to_owned)
+        });
+        let users = credentials.len();
+        let Some(registrar) = self.ua.registrar_mut() else { return };
+        let dropped = registrar.replace_credentials(credentials);
+        for binding in &dropped {
+            info!(aor = %binding.aor, contact = %binding.contact, "phone binding dropped: its agent is no longer in the agents file");
+        }
+        self.agent_phones.retain(|agent, binding| agent_of(acd, &binding.aor) == Some(*agent) && !dropped.contains(binding));
+        info!(users, dropped = dropped.len(), "registrar credentials follow the new agents file");
     }
 }

@@ -494,3 +494,118 @@ fn a_key_sent_by_sip_info_while_talking_to_the_operator_is_counted_in_the_record
     assert_eq!(call.record.digits_sip_info, 3, "{:?}", call.record);
     server.stop(Duration::from_secs(5));
 }
+
+/// The admin page's live edit of the agents file (`PUT /api/admin/acd`)
+/// reaches the registrar at once: an added agent's desk phone registers
+/// with digest without a restart, a removed agent's phone is refused as an
+/// unknown user, and a file with a password that cannot be read changes
+/// nothing. The server runs on copies of the queue and agent files.
+#[test]
+fn agents_added_and_removed_from_the_admin_page_register_and_are_refused_without_a_restart() {
+    if !support::peer_available("sipp", "sip-tester") {
+        return;
+    }
+    let _turn = support::one_at_a_time();
+    let server = Server::start(&ServerConfig { acd_copies: true, ..ServerConfig::default() });
+    let admin = Admin::sign_in(&server);
+    let queues = std::fs::read_to_string(server.dir.join("queues.toml")).expect("read the queues copy");
+    let agents = std::fs::read_to_string(server.dir.join("agents.toml")).expect("read the agents copy");
+    let register = |scenario: &str| Sipp::new(server.sip, scenario).run_ok(Duration::from_secs(15));
+    // Before the edit Núria is nobody: her phone is refused.
+    register("operators_register_nuria_refused.xml");
+
+    // A file naming an environment variable that is not set is refused
+    // whole: the file on disk and the registrar stay as they were.
+    let unreadable = format!(
+        "{agents}\n[agents.nuria]\nname = \"Núria Soler\"\npassword = {{ demo = \"demo-nuria-012\" }}\n\n\
+         [agents.pau]\nname = \"Pau Roig\"\npassword = {{ env = \"IVR_PEERS_NO_SUCH_PASSWORD_VARIABLE\" }}\n"
+    );
+    let (status, body) = admin.put_acd(&queues, &unreadable);
+    assert_eq!(status, 501, "refused: {body}");
+    assert!(body.contains("password cannot be read"), "the reason: {body}");
+    assert_eq!(std::fs::read_to_string(server.dir.join("agents.toml")).expect("read"), agents, "the file is not written");
+    register("operators_register_nuria_refused.xml");
+
+    // Núria is added: her phone registers at once.
+    let added = format!("{agents}\n[agents.nuria]\nname = \"Núria Soler\"\npassword = {{ demo = \"demo-nuria-012\" }}\n");
+    let (status, body) = admin.put_acd(&queues, &added);
+    assert_eq!(status, 200, "applied: {body}");
+    register("operators_register_nuria.xml");
+
+    // Núria is removed again: her binding goes and her phone is refused.
+    let (status, body) = admin.put_acd(&queues, &agents);
+    assert_eq!(status, 200, "applied: {body}");
+    assert!(server.log_tail().contains("phone binding dropped"), "her binding is dropped: {}", server.log_tail());
+    register("operators_register_nuria_refused.xml");
+    // The agents who stayed still register.
+    register("operators_register.xml");
+    server.stop(Duration::from_secs(5));
+}
+
+/// An admin signed in to the running server's console (a user added with
+/// `ivr user add`), speaking plain HTTP/1.1.
+struct Admin {
+    http: std::net::SocketAddr,
+    cookie: String,
+    csrf: String,
+}
+
+impl Admin {
+    const LOGIN: &str = "anna";
+    const PASSWORD: &str = "anna-admin-password";
+
+    fn sign_in(server: &Server) -> Admin {
+        let password_file = server.dir.join("admin-password");
+        std::fs::write(&password_file, Self::PASSWORD).expect("write the password file");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ivr"))
+            .args(["user", "add", Self::LOGIN, "--role", "admin", "--password-file"])
+            .arg(&password_file)
+            .args(["--db", &format!("sqlite://{}", server.dir.join("ivr.db").display())])
+            .output()
+            .expect("run ivr user add");
+        assert!(out.status.success(), "ivr user add failed: {}", String::from_utf8_lossy(&out.stderr));
+        let login = serde_json::json!({ "login": Self::LOGIN, "password": Self::PASSWORD }).to_string();
+        let (status, head, body) = http(server.http, "POST", "/api/login", &[], &login);
+        assert_eq!(status, 200, "sign in: {body}");
+        let cookie = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+            .find_map(|(_, value)| value.trim().split(';').next().filter(|c| c.starts_with("ivr_session=")))
+            .expect("a session cookie")
+            .to_owned();
+        let me: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let csrf = me["csrf_token"].as_str().expect("a CSRF token").to_owned();
+        Admin { http: server.http, cookie, csrf }
+    }
+
+    /// `PUT /api/admin/acd`: the status and the body.
+    fn put_acd(&self, queues: &str, agents: &str) -> (u16, String) {
+        let body = serde_json::json!({ "queues_toml": queues, "agents_toml": agents }).to_string();
+        let headers = [("Cookie", self.cookie.as_str()), ("X-CSRF-Token", self.csrf.as_str())];
+        let (status, _, body) = http(self.http, "PUT", "/api/admin/acd", &headers, &body);
+        (status, body)
+    }
+}
+
+/// One HTTP/1.1 request with a JSON body and `Connection: close`: the
+/// status, the head and the body.
+fn http(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to the console");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    )
+    .expect("send the request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    (status, head.to_owned(), body.to_owned())
+}

@@ -18,11 +18,15 @@ pub struct ServerConfig {
     pub dialplan: TestDialplan,
     /// Database URL; default: a SQLite file in the test's folder.
     pub db: Option<String>,
+    /// The server reads (and the admin page writes) copies of the queue and
+    /// agent files in its folder, `queues.toml` and `agents.toml`, instead
+    /// of the repository's.
+    pub acd_copies: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { idle_hangup_secs: 4, media_timeout_secs: 10, grace_secs: 5, dialplan: TestDialplan::Readback, db: None }
+        Self { idle_hangup_secs: 4, media_timeout_secs: 10, grace_secs: 5, dialplan: TestDialplan::Readback, db: None, acd_copies: false }
     }
 }
 
@@ -122,6 +126,15 @@ impl Server {
             TestDialplan::Line012 { staffed } => (support::repo_root().join("prompts"), line_012_dialplan(dir, staffed)),
         };
         let config_path = dir.join("ivr.toml");
+        let [queues, agents] = ["queues.toml", "agents.toml"].map(|name| {
+            let original = support::repo_root().join("dialplans").join(name);
+            if !config.acd_copies {
+                return original;
+            }
+            let copy = dir.join(name);
+            std::fs::copy(&original, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", original.display()));
+            copy
+        });
         // The browsers in these tests speak synthetic tones, which Chrome's
         // echo cancellation, noise suppression and gain control fade in over
         // seconds: their softphones send the microphone as it is.
@@ -133,8 +146,8 @@ impl Server {
                 dialplan.display(),
                 config.media_timeout_secs,
                 config.grace_secs,
-                support::repo_root().join("dialplans/queues.toml").display(),
-                support::repo_root().join("dialplans/agents.toml").display(),
+                queues.display(),
+                agents.display(),
             ),
         )
         .expect("write the server config");

@@ -111,6 +111,29 @@ fn authenticated_register_binds_the_contact_at_its_source_address() {
 }
 
 #[test]
+fn replaced_credentials_drop_the_bindings_of_users_that_went_and_take_new_users_at_once() {
+    let mut f = fixture();
+    let now = f.t0;
+    assert_eq!(f.register(now, "1001", Some("pw1001"), "Contact: <sip:1001@10.0.0.7>\r\n").status, 200);
+    assert_eq!(f.register(now, "1002", Some("pw1002"), "Contact: <sip:1002@10.0.0.7>\r\n").status, 200);
+    f.events();
+    // 1001 goes, 1002 gets a new password, 1003 is new.
+    let mut creds = Credentials::new();
+    creds.insert("1002", UserCredentials::from_password("1002", "012", "new1002"));
+    creds.insert("1003", UserCredentials::from_password("1003", "012", "pw1003"));
+    let dropped = f.registrar.replace_credentials(creds);
+    assert_eq!(dropped.iter().map(|b| b.aor.as_str()).collect::<Vec<_>>(), ["sip:1001@192.0.2.20"]);
+    assert!(f.registrar.lookup("sip:1001@192.0.2.20").is_empty());
+    assert_eq!(f.registrar.lookup("sip:1002@192.0.2.20").len(), 1, "a changed password keeps the binding");
+    assert_eq!(f.registrar.binding_count(), 1);
+    assert!(f.events().is_empty(), "the caller is told by the return value");
+    assert_eq!(f.register(now, "1003", Some("pw1003"), "Contact: <sip:1003@10.0.0.7>\r\n").status, 200);
+    assert_eq!(f.register(now, "1002", Some("new1002"), "Contact: <sip:1002@10.0.0.7>\r\n").status, 200);
+    assert_eq!(f.register(now, "1002", Some("pw1002"), "Contact: <sip:1002@10.0.0.7>\r\n").status, 403);
+    assert_eq!(f.register(now, "1001", Some("pw1001"), "Contact: <sip:1001@10.0.0.7>\r\n").status, 403);
+}
+
+#[test]
 fn a_user_registers_only_its_own_aor() {
     let mut f = fixture();
     let first = f.send(f.t0, "1002", "Contact: <sip:x@10.0.0.7>\r\n", None);
