@@ -1,10 +1,11 @@
 //! The simulated year stores its agents' staffing as the server does: two
 //! days of the 012 line (Monday and Tuesday of the busy January week)
 //! through the real dialplan, ACD and SQLite store. Each simulated agent's
-//! ready time in `agent_staffing` is exactly the staffing plan's hours for
-//! them, and the store's occupancy by agent is talk + hold + wrap-up of
-//! their calls (summed here from the call records) over that ready time,
-//! between 0 and 1.
+//! ready time in `agent_staffing` plus their breaks (the queue log's PAUSE
+//! to UNPAUSE, stored as `break` intervals) is exactly the staffing plan's
+//! hours for them, and the store's occupancy by agent is talk + hold +
+//! wrap-up of their calls (summed here from the call records) over that
+//! ready time, between 0 and 1.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,8 +32,8 @@ impl Drop for TempDir {
 }
 
 /// Agent `k` (the plan logs agents in by number and out in reverse) is
-/// staffed in every half-hour whose plan needs more than `k` agents.
-fn planned_ready_ms(plan: &StaffingPlan) -> BTreeMap<String, i64> {
+/// logged in in every half-hour whose plan needs more than `k` agents.
+fn planned_logged_in_ms(plan: &StaffingPlan) -> BTreeMap<String, i64> {
     let mut ready = BTreeMap::new();
     for slot in &plan.slots {
         for k in 0..slot.agents {
@@ -43,7 +44,7 @@ fn planned_ready_ms(plan: &StaffingPlan) -> BTreeMap<String, i64> {
 }
 
 #[test]
-fn every_agents_ready_time_is_the_plans_and_occupancy_is_their_handle_time_over_it() {
+fn every_agents_ready_time_is_the_plans_less_their_breaks_and_occupancy_is_their_handle_time_over_it() {
     let dir = TempDir(std::env::temp_dir().join(format!("loadtest-staffing-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     let url = format!("sqlite://{}/calls.db", dir.0.display());
@@ -53,12 +54,26 @@ fn every_agents_ready_time_is_the_plans_and_occupancy_is_their_handle_time_over_
     println!("{}", sim::summary(&report));
     assert_eq!(report.stored_records, CALLS);
 
-    let planned = planned_ready_ms(&report.plan);
+    let logged_in = planned_logged_in_ms(&report.plan);
+    let logged_in_total: i64 = logged_in.values().sum();
+    assert!(logged_in.len() > 5, "a busy Monday needs a team: {logged_in:?}");
+    assert_eq!(logged_in_total as f64, report.prediction.agent_hours * 3_600_000.0, "the plan's agent-hours");
+    // Breaks: 15 minutes each, longer when the call in progress and its
+    // wrap-up end after the break was asked for; each one a `break`
+    // interval and a new `ready` one after it.
+    let e = &report.engine;
+    assert_eq!(e.offers_on_break, 0, "the run fails otherwise");
+    assert!(e.breaks > 10, "a full day's shifts take breaks: {}", e.breaks);
+    assert!(e.break_ms >= e.breaks as i64 * 15 * 60_000 - 2 * 15 * 60_000, "{} breaks of {} ms", e.breaks, e.break_ms);
+    assert!(e.break_ms < e.breaks as i64 * 30 * 60_000, "{} breaks of {} ms", e.breaks, e.break_ms);
+    assert_eq!(e.break_ms_by_agent.iter().map(|(_, ms)| ms).sum::<i64>(), e.break_ms);
+    assert!(report.stored_staffing >= logged_in.len() as u64 + e.breaks, "a login interval per agent, one more per break");
+    let breaks: BTreeMap<String, i64> = e.break_ms_by_agent.iter().cloned().collect();
+    let planned: BTreeMap<String, i64> =
+        logged_in.iter().map(|(a, ms)| (a.clone(), ms - breaks.get(a).copied().unwrap_or(0))).collect();
     let planned_total: i64 = planned.values().sum();
-    assert!(planned.len() > 5, "a busy Monday needs a team: {planned:?}");
-    assert_eq!(planned_total as f64, report.prediction.agent_hours * 3_600_000.0, "the plan's agent-hours");
-    assert!(report.stored_staffing >= planned.len() as u64, "at least one interval per agent");
-    // The daily report the run makes has the staffed time of every day.
+    assert_eq!(planned_total, logged_in_total - e.break_ms);
+    // The daily report the run makes has the ready time of every day.
     assert_eq!(report.report.total.staffed_ms, Some(planned_total));
 
     let first = report.plan.slots.first().expect("slots").start_ms;
@@ -91,7 +106,7 @@ fn every_agents_ready_time_is_the_plans_and_occupancy_is_their_handle_time_over_
         by_agent.rows.iter().filter(|r| r.group != NO_GROUP).map(|r| (r.group.as_str(), &r.tally)).collect();
     let staffed: BTreeMap<String, i64> =
         stored.iter().filter_map(|(a, t)| t.staffed_ms.filter(|ms| *ms > 0).map(|ms| ((*a).to_owned(), ms))).collect();
-    assert_eq!(staffed, planned, "each agent's ready time is the plan's hours for them");
+    assert_eq!(staffed, planned, "each agent's ready time is the plan's hours for them less their breaks");
     assert!(handled.keys().all(|a| planned.contains_key(a)), "only staffed agents took calls: {:?}", handled.keys());
     assert!(handled.len() > planned.len() / 2, "most agents took calls: {} of {}", handled.len(), planned.len());
 

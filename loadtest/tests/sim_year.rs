@@ -160,6 +160,16 @@ fn a_busy_week_leaves_one_right_record_per_call_and_erlang_c_bounds_the_service(
     assert!(sl >= 0.8, "the plan staffs for 80/20: {sl}");
     assert!(t.abandon_rate().expect("queued") <= p.abandon_rate + 0.01);
     assert!(((t.queued as f64) - p.queued_calls).abs() / p.queued_calls < 0.05, "{} vs {}", t.queued, p.queued_calls);
+    // Agents take the rota's breaks, stored as `break` staffing intervals
+    // (each one closes a ready interval and opens another), and the ACD
+    // offers nothing to an agent on break (the run fails otherwise).
+    let e = &report.engine;
+    assert_eq!(e.offers_on_break, 0);
+    assert!(e.breaks > 100, "{} breaks in a busy week", e.breaks);
+    assert!((report.break_hours() - p.break_hours).abs() / p.break_hours < 0.2, "{} h against {} h planned", report.break_hours(), p.break_hours);
+    assert!(report.stored_staffing > e.breaks * 2, "{} intervals for {} breaks", report.stored_staffing, e.breaks);
+    let json = report.to_json();
+    assert_eq!(json["staffing"]["breaks"], e.breaks);
     check_records(&report, &dir.url());
 }
 

@@ -7,7 +7,10 @@
 //! requests and records; the ACD's outputs become agents ringing, answering
 //! and hanging up, and queue outcomes for the interpreter; the ACD's
 //! AGENTLOGIN/AGENTLOGOFF/PAUSE/UNPAUSE log lines become staffing events,
-//! handed to the storage thread with the records. Must never read
+//! handed to the storage thread with the records. Agents take the break
+//! rota's breaks (`breaks.rs`) through the ACD's `set_break` and
+//! `set_available`; an offer to an agent the queue log has on break fails
+//! the run. Must never read
 //! the wall clock or sleep, and never drain ACD outputs while a call is
 //! taken out of the table (`step_call` only feeds inputs and commands;
 //! `drain_acd` runs after it, at the top of every event).
@@ -16,7 +19,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use ivr_acd::{Acd, AcdError, AcdOutput, AgentId, CallId, CallbackNumber, EndedBy, Enqueue, QueueId};
+use ivr_acd::{Acd, AcdError, AcdOutput, AgentId, AgentState, AgentStatus, CallId, CallbackNumber, EndedBy, Enqueue, QueueId};
 use ivr_dialplan::interpreter::{Action, CallContext, Input, Interpreter, QueueOutcome, WaitingFor};
 use ivr_store::report::{AgentStaffingEvent, StaffingChange};
 use ivr_store::{CallEventKind, Disposition, FinishedCall};
@@ -25,6 +28,7 @@ use jiff::Timestamp;
 use crate::traffic::{DurationDist, Intent, Journey, JourneyMix, Reply};
 
 use super::SimError;
+use super::breaks::BreakRota;
 use super::call::{Pressing, QueueStage, SimCall};
 use super::line::{Line, QUEUE, agent_login};
 use super::staffing::StaffingPlan;
@@ -35,6 +39,8 @@ const INTER_DIGIT: Duration = Duration::from_millis(250);
 /// A caller who does not take the survey hangs up this long after the
 /// operator.
 const LEAVE_AFTER_OPERATOR: Duration = Duration::from_secs(1);
+/// The reason the queue log gives for a rota break.
+const BREAK_REASON: &str = "break";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Wake {
@@ -43,6 +49,8 @@ enum Wake {
     AgentHangup { agent: u32, call: u64 },
     CallbackAnswer { agent: u32, call: u64 },
     Staffing { index: u32 },
+    BreakDue { agent: u32 },
+    BreakBack { agent: u32 },
 }
 
 /// Who an ACD call id (the call's number) belongs to now.
@@ -65,6 +73,15 @@ pub struct EngineStats {
     pub callbacks_served: u64,
     /// By `Disposition::ALL` order.
     pub dispositions: Vec<(String, u64)>,
+    /// Breaks taken (PAUSE in the queue log) and their length to UNPAUSE
+    /// or logoff, as the `break` staffing intervals store them.
+    pub breaks: u64,
+    pub break_ms: i64,
+    /// Offers to an agent on break: the run fails unless 0.
+    pub offers_on_break: u64,
+    /// Break time by agent login, for tests.
+    #[serde(skip)]
+    pub break_ms_by_agent: Vec<(String, i64)>,
 }
 
 pub(super) struct Engine<'a> {
@@ -77,6 +94,12 @@ pub(super) struct Engine<'a> {
     agents: Vec<AgentId>,
     logins: Vec<String>,
     logged_in: usize,
+    /// The current slot's ready agents: the rest may be away on break.
+    ready: usize,
+    rota: BreakRota,
+    /// Since when the queue log has each agent on break, and their total.
+    paused_since: Vec<Option<i64>>,
+    break_ms: Vec<i64>,
     ringing: Vec<Option<u64>>,
     wrap_up_ms: i64,
     base: Instant,
@@ -131,6 +154,10 @@ impl<'a> Engine<'a> {
             ring,
             acd,
             queue,
+            ready: 0,
+            rota: BreakRota::new(logins.len()),
+            paused_since: vec![None; logins.len()],
+            break_ms: vec![0; logins.len()],
             ringing: vec![None; logins.len()],
             agents,
             logins,
@@ -204,6 +231,11 @@ impl<'a> Engine<'a> {
         }
         self.stats.dispositions =
             Disposition::ALL.iter().enumerate().map(|(i, d)| (d.as_str().to_owned(), self.dispositions[i])).collect();
+        self.stats.break_ms_by_agent =
+            self.logins.iter().zip(&self.break_ms).filter(|(_, ms)| **ms > 0).map(|(l, ms)| (l.clone(), *ms)).collect();
+        if self.stats.offers_on_break > 0 {
+            return Err(SimError::OfferedOnBreak { offers: self.stats.offers_on_break });
+        }
         Ok((self.stats, self.journeys))
     }
 
@@ -257,6 +289,17 @@ impl<'a> Engine<'a> {
                 }
             }
             Wake::Staffing { index } => self.staff(now, index as usize),
+            Wake::BreakDue { agent } => {
+                self.rota.due(now, agent);
+                self.send_on_breaks(now);
+            }
+            Wake::BreakBack { agent } => {
+                if let Some(due) = self.rota.back(now, agent) {
+                    let _ = self.acd.set_available(now, self.agents[agent as usize]);
+                    self.push(due, Wake::BreakDue { agent });
+                    self.send_on_breaks(now);
+                }
+            }
         }
     }
 
@@ -515,14 +558,31 @@ impl<'a> Engine<'a> {
 
     /// Logs agents in or out to the plan's number for slot `index`.
     fn staff(&mut self, now: Instant, index: usize) {
-        let target = self.plan.slots.get(index).map_or(0, |s| s.agents as usize).min(self.agents.len());
+        let slot = self.plan.slots.get(index);
+        let target = slot.map_or(0, |s| s.agents as usize).min(self.agents.len());
+        self.ready = slot.map_or(0, |s| s.ready as usize);
         while self.logged_in < target {
+            let agent = self.logged_in as u32;
             let _ = self.acd.agent_login(now, self.agents[self.logged_in]);
+            let due = self.rota.login(now, agent);
+            self.push(due, Wake::BreakDue { agent });
             self.logged_in += 1;
         }
         while self.logged_in > target {
             self.logged_in -= 1;
+            self.rota.logout(self.logged_in as u32);
             let _ = self.acd.agent_logout(now, self.agents[self.logged_in]);
+        }
+        self.send_on_breaks(now);
+    }
+
+    /// Asks the ACD for the breaks due while the agents beyond the ready
+    /// ones are not all away. A busy agent is offered nothing more and
+    /// starts the break when the call and wrap-up end (`acd_output`).
+    fn send_on_breaks(&mut self, now: Instant) {
+        let allowance = u32::try_from(self.logged_in.saturating_sub(self.ready)).unwrap_or(u32::MAX);
+        while let Some(agent) = self.rota.next_request(allowance) {
+            let _ = self.acd.set_break(now, self.agents[agent as usize], BREAK_REASON.to_owned());
         }
     }
 
@@ -550,6 +610,9 @@ impl<'a> Engine<'a> {
     fn acd_output(&mut self, now: Instant, output: AcdOutput) {
         match output {
             AcdOutput::Offer { call, agent, .. } => {
+                if self.paused_since.get(agent.0 as usize).copied().flatten().is_some() {
+                    self.stats.offers_on_break += 1;
+                }
                 if let Some(slot) = self.ringing.get_mut(agent.0 as usize) {
                     *slot = Some(call.0);
                     let ring = self.ring.sample(&mut self.rng);
@@ -575,6 +638,9 @@ impl<'a> Engine<'a> {
             AcdOutput::Log(event) => {
                 let at_ms = self.base_ms + event.at_ms as i64;
                 if let Some(change) = StaffingChange::from_queue_log(event.kind.name()) {
+                    if let Some(a) = event.agent {
+                        self.count_break(a.0 as usize, at_ms, change);
+                    }
                     if let Some(agent) = event.agent.and_then(|a| self.acd.agent_login_name(a)) {
                         self.staffing.push(AgentStaffingEvent { agent: agent.to_owned(), at_ms, change });
                     }
@@ -585,7 +651,33 @@ impl<'a> Engine<'a> {
                     c.event(at_ms, CallEventKind::Queue, event.kind.name());
                 }
             }
+            AcdOutput::AgentStateChanged { agent, status: AgentStatus::OnBreak(_), state: AgentState::Idle } => {
+                if let Some(back) = self.rota.started(now, agent.0) {
+                    self.push(back, Wake::BreakBack { agent: agent.0 });
+                }
+            }
             AcdOutput::Announce { .. } | AcdOutput::AgentStateChanged { .. } => {}
+        }
+    }
+
+    /// Keeps the break figures from the queue log's PAUSE, UNPAUSE and
+    /// AGENTLOGOFF, as the staffing intervals are made.
+    fn count_break(&mut self, agent: usize, at_ms: i64, change: StaffingChange) {
+        let Some(since) = self.paused_since.get_mut(agent) else { return };
+        match change {
+            StaffingChange::Paused => {
+                if since.is_none() {
+                    *since = Some(at_ms);
+                    self.stats.breaks += 1;
+                }
+            }
+            StaffingChange::Unpaused | StaffingChange::LoggedOut => {
+                if let Some(from) = since.take() {
+                    self.stats.break_ms += at_ms - from;
+                    self.break_ms[agent] += at_ms - from;
+                }
+            }
+            StaffingChange::LoggedIn => {}
         }
     }
 

@@ -3,10 +3,12 @@
 //! a staffing plan sized by Erlang C, and the real call-record store, on a
 //! simulated clock with no sockets; then the yearly report from the stored
 //! records and the agents' staffing intervals (as the server stores them,
-//! from the ACD's logins and logoffs), set against what Erlang C predicted.
+//! from the ACD's logins, logoffs and breaks), set against what Erlang C
+//! predicted for the agents not on break.
 //!
 //! Owns the simulation ([`run`]): loading the line once (`line.rs`), the
-//! staffing plan and its prediction (`staffing.rs`), the event loop
+//! staffing plan and its prediction (`staffing.rs`), the break rota
+//! (`breaks.rs`), the event loop
 //! (`engine.rs`), each call's state and record (`call.rs`), and the storage
 //! thread (`writer.rs`). Must never reimplement what the cores decide:
 //! which prompt plays, where a key leads, who is offered a call, what the
@@ -23,6 +25,7 @@
 //! that already holds calls is refused; the same seed gives the same calls,
 //! journeys and records.
 
+mod breaks;
 mod call;
 mod engine;
 pub mod line;
@@ -72,6 +75,8 @@ pub enum SimError {
     Runtime(#[source] std::io::Error),
     #[error("the storage thread stopped early")]
     WriterGone,
+    #[error("the ACD offered {offers} calls to agents on break")]
+    OfferedOnBreak { offers: u64 },
 }
 
 fn first_error(diagnostics: &[ivr_dialplan::diagnostics::Diagnostic]) -> String {
@@ -183,6 +188,11 @@ impl SimReport {
         &self.report.total
     }
 
+    /// Hours agents spent on break (the `break` staffing intervals).
+    pub fn break_hours(&self) -> f64 {
+        self.engine.break_ms as f64 / 3_600_000.0
+    }
+
     /// The figures as JSON (without the per-slot plan and the journeys).
     pub fn to_json(&self) -> serde_json::Value {
         let t = self.measured();
@@ -193,7 +203,8 @@ impl SimReport {
             "stored_records": self.stored_records,
             "batches": self.batches,
             "staffing": { "peak_agents": self.plan.peak_agents(), "aht_secs": self.plan.aht_secs,
-                          "agent_hours": self.prediction.agent_hours, "intervals": self.stored_staffing },
+                          "agent_hours": self.prediction.agent_hours, "ready_hours": self.prediction.ready_hours,
+                          "intervals": self.stored_staffing, "breaks": self.engine.breaks, "break_hours": self.break_hours() },
             "predicted": self.prediction,
             "measured": {
                 "offered": t.offered, "queued": t.queued, "answered": t.answered, "abandoned": t.abandoned,
@@ -282,11 +293,19 @@ pub fn summary(report: &SimReport) -> String {
         out.push_str(&format!("  {name:<20} {count}\n"));
     }
     out.push_str(&format!(
-        "staffing: peak {} agents, {:.0} agent-hours, AHT {:.0} s (talk + wrap-up + ring); {} intervals stored\n",
+        "staffing: peak {} agents, {:.0} agent-hours logged in ({:.0} planned ready, the rest break cover), AHT {:.0} s (talk + wrap-up + ring); {} intervals stored\n",
         report.plan.peak_agents(),
         p.agent_hours,
+        p.ready_hours,
         report.plan.aht_secs,
         report.stored_staffing
+    ));
+    out.push_str(&format!(
+        "breaks: {} taken, {:.0} break hours ({:.0} planned, {:.1} % of logged-in time); Erlang C below is for the agents not on break\n",
+        report.engine.breaks,
+        report.break_hours(),
+        p.break_hours,
+        if p.agent_hours > 0.0 { report.break_hours() / p.agent_hours * 100.0 } else { 0.0 }
     ));
     out.push_str(&format!(
         "                 measured (records)   Erlang C\n  service level  {:>18}   {:.1} %\n  ASA            {:>18}   {:.1} s\n  abandon rate   {:>18}   {:.1} %\n  queued         {:>18}   {:.0}\n",
@@ -299,7 +318,7 @@ pub fn summary(report: &SimReport) -> String {
         t.queued,
         p.queued_calls
     ));
-    out.push_str(&format!("  occupancy      {:>18}\n", pct(t.occupancy())));
+    out.push_str(&format!("  occupancy      {:>18}   {:.1} %\n", pct(t.occupancy()), p.occupancy * 100.0));
     out.push_str(&format!(
         "  satisfaction   {:>18}   ({} scores)\n",
         t.satisfaction().map_or("-".to_owned(), |s| format!("{s:.2}")),
