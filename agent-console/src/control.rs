@@ -109,6 +109,11 @@ pub enum ControlError {
         #[source]
         source: std::io::Error,
     },
+    /// An agent of a new agents file whose phone password cannot be read
+    /// (a demo password where they are not allowed, an unset environment
+    /// variable, an unreadable file): the change is refused whole.
+    #[error("the agents file was refused: {reason}")]
+    AgentPassword { reason: String },
     #[error("cannot monitor: {reason}")]
     MonitorRefused { reason: &'static str },
     #[error("the engine is shutting down")]

@@ -85,6 +85,7 @@ impl From<ControlError> for ApiError {
             ControlError::Acd(_) | ControlError::NotYourCall(_) | ControlError::MonitorRefused { .. } => ApiError::conflict(e.to_string()),
             ControlError::NotSupported { .. } => ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported", e.to_string()),
             ControlError::UnknownCalendar { .. } => ApiError::not_found(e.to_string()),
+            ControlError::AgentPassword { .. } => ApiError::invalid(e.to_string()),
             ControlError::DialplanRefused { diagnostics } => ApiError::invalid(format!("{e}:\n{}", diagnostics.join("\n"))),
             ControlError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
             ControlError::Write { .. } => ApiError::internal(&e),

@@ -227,7 +227,7 @@ impl ConsoleControl for EngineConsole {
             // that cannot be read refuses the change before the engine sees it.
             let passwords = AgentPasswords::resolve(&config.agents, self.allow_demo_passwords).map_err(|e| {
                 tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "agents file refused");
-                ControlError::NotSupported { what: "take an agent whose phone password cannot be read (the server log names it)" }
+                ControlError::AgentPassword { reason: e.to_string() }
             })?;
             // The engine checks the change first: nothing is written if it refuses.
             self.ask(|reply| ConsoleRequest::ApplyAcd { config: Box::new(config), passwords, reply }).await?;

@@ -521,8 +521,11 @@ fn agents_added_and_removed_from_the_admin_page_register_and_are_refused_without
          [agents.pau]\nname = \"Pau Roig\"\npassword = {{ env = \"IVR_PEERS_NO_SUCH_PASSWORD_VARIABLE\" }}\n"
     );
     let (status, body) = admin.put_acd(&queues, &unreadable);
-    assert_eq!(status, 501, "refused: {body}");
-    assert!(body.contains("password cannot be read"), "the reason: {body}");
+    assert_eq!(status, 422, "refused: {body}");
+    assert!(
+        body.contains("agent `pau`: environment variable IVR_PEERS_NO_SUCH_PASSWORD_VARIABLE is not set"),
+        "the reason: {body}"
+    );
     assert_eq!(std::fs::read_to_string(server.dir.join("agents.toml")).expect("read"), agents, "the file is not written");
     register("operators_register_nuria_refused.xml");
 
